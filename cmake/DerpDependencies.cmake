@@ -1,0 +1,57 @@
+# Finds every third-party library the ordinary way and fails with the Debian package to install.
+# derp_deps is an INTERFACE target carrying what the library links.
+
+find_package(PkgConfig QUIET)
+if(NOT PkgConfig_FOUND)
+  message(FATAL_ERROR "pkg-config not found. On Debian: apt-get install pkg-config")
+endif()
+
+function(derp_require_pkg prefix module debian_package)
+  pkg_check_modules(${prefix} QUIET IMPORTED_TARGET ${module})
+  if(NOT ${prefix}_FOUND)
+    message(FATAL_ERROR "${module} not found through pkg-config. On Debian: apt-get install ${debian_package}")
+  endif()
+  message(STATUS "Found ${module} ${${prefix}_VERSION}")
+endfunction()
+
+# libsodium: X25519 keys and the NaCl box (crypto_box) that seals ClientInfo/ServerInfo.
+derp_require_pkg(SODIUM libsodium libsodium-dev)
+# libuv: the bundled event-loop driver (lib/uv).
+derp_require_pkg(LIBUV libuv libuv1-dev)
+
+# mbedTLS 2.28: HMAC-SHA1/MD5 for STUN MESSAGE-INTEGRITY now, TLS for the drivers later. Debian ships no
+# pkg-config or CMake files for it, so find its libraries and check the version header.
+find_path(MBEDTLS_INCLUDE_DIR mbedtls/version.h)
+find_library(MBEDTLS_LIBRARY mbedtls)
+find_library(MBEDX509_LIBRARY mbedx509)
+find_library(MBEDCRYPTO_LIBRARY mbedcrypto)
+if(NOT MBEDTLS_INCLUDE_DIR OR NOT MBEDTLS_LIBRARY OR NOT MBEDX509_LIBRARY OR NOT MBEDCRYPTO_LIBRARY)
+  message(FATAL_ERROR "mbedTLS not found. On Debian: apt-get install libmbedtls-dev")
+endif()
+file(STRINGS ${MBEDTLS_INCLUDE_DIR}/mbedtls/version.h _mbedtls_version_line
+     REGEX "^#define MBEDTLS_VERSION_STRING +\"[0-9.]+\"")
+string(REGEX MATCH "[0-9]+\\.[0-9]+\\.[0-9]+" MBEDTLS_VERSION "${_mbedtls_version_line}")
+if(MBEDTLS_VERSION VERSION_LESS 2.28 OR MBEDTLS_VERSION VERSION_GREATER_EQUAL 3.0)
+  message(FATAL_ERROR "mbedTLS 2.28.x required, found ${MBEDTLS_VERSION}. On Debian 12: apt-get install libmbedtls-dev")
+endif()
+message(STATUS "Found mbedTLS ${MBEDTLS_VERSION}")
+
+# nlohmann_json: encodes and decodes the JSON inside the ClientInfo/ServerInfo boxes (and, later, DERPMaps).
+find_package(nlohmann_json 3 QUIET)
+if(NOT nlohmann_json_FOUND)
+  message(FATAL_ERROR "nlohmann_json not found. On Debian: apt-get install nlohmann-json3-dev")
+endif()
+
+add_library(derp_deps INTERFACE)
+target_include_directories(derp_deps INTERFACE ${MBEDTLS_INCLUDE_DIR})
+target_link_libraries(derp_deps INTERFACE
+  PkgConfig::SODIUM PkgConfig::LIBUV nlohmann_json::nlohmann_json
+  ${MBEDTLS_LIBRARY} ${MBEDX509_LIBRARY} ${MBEDCRYPTO_LIBRARY})
+
+if(DERP_BUILD_TESTS)
+  # Catch2 v2: unit and integration tests.
+  find_package(Catch2 2 QUIET)
+  if(NOT Catch2_FOUND)
+    message(FATAL_ERROR "Catch2 v2 not found. On Debian: apt-get install catch2")
+  endif()
+endif()

@@ -1,0 +1,116 @@
+/*
+ * libderp — common definitions shared by every public header: export macro, version, error codes, addresses.
+ *
+ * Conventions (see docs/ and ARCHITECTURE.md):
+ *   - Functions return int: 0 (DERP_OK) on success, a negative DERP_ERR_* code otherwise. derp_strerror() explains a
+ *     code, derp_err_name() names it. Outputs go through pointer parameters, last.
+ *   - Keys cross the ABI as 32-byte arrays.
+ *   - Every function here is thread-safe unless its comment says otherwise: the codecs keep no global state.
+ */
+#ifndef DERP_COMMON_H
+#define DERP_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Symbols are hidden by default (-fvisibility=hidden); only what carries DERP_EXPORT is in the ABI. */
+#if defined(_WIN32)
+#  if defined(DERP_BUILDING_LIBRARY)
+#    define DERP_EXPORT __declspec(dllexport)
+#  else
+#    define DERP_EXPORT
+#  endif
+#else
+#  define DERP_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* Same major version, same ABI. The SONAME carries DERP_VERSION_MAJOR. */
+#define DERP_VERSION_MAJOR 0
+#define DERP_VERSION_MINOR 1
+#define DERP_VERSION_PATCH 0
+#define DERP_VERSION_STRING "0.1.0"
+#define DERP_VERSION_HEX ((DERP_VERSION_MAJOR << 16) | (DERP_VERSION_MINOR << 8) | DERP_VERSION_PATCH)
+
+/* The library's version as DERP_VERSION_HEX computes it, for comparing with the header a program was built with. */
+DERP_EXPORT unsigned derp_version(void);
+/* The library's version as "MAJOR.MINOR.PATCH". Static storage. */
+DERP_EXPORT const char *derp_version_string(void);
+
+/*
+ * The one table of error codes: XX(NAME, value, message). Values are part of the ABI and are never reused; gaps
+ * leave room per module. Everything else (the enum, derp_strerror, derp_err_name) is generated from it.
+ */
+#define DERP_ERRNO_MAP(XX)                                                                                       \
+  XX(INVALID_ARGUMENT, -1, "invalid argument")                                                                   \
+  XX(BUFFER_TOO_SMALL, -2, "output buffer too small")                                                            \
+  XX(NO_MEMORY, -3, "out of memory")                                                                             \
+  XX(TRUNCATED, -4, "input is truncated")                                                                        \
+  XX(MALFORMED, -5, "malformed input")                                                                           \
+  XX(UNSUPPORTED, -6, "not supported")                                                                           \
+  XX(INTERNAL, -7, "internal error")                                                                             \
+  XX(NOT_STUN, -20, "not a STUN message")                                                                        \
+  XX(STUN_UNKNOWN_REQUIRED, -21, "STUN message carries an unknown comprehension-required attribute")            \
+  XX(STUN_INTEGRITY, -22, "STUN MESSAGE-INTEGRITY does not match")                                              \
+  XX(STUN_FINGERPRINT, -23, "STUN FINGERPRINT does not match")                                                   \
+  XX(STUN_NOT_BINDING_REQUEST, -24, "STUN message is not a binding request")                                     \
+  XX(STUN_NOT_SUCCESS_RESPONSE, -25, "STUN message is not a binding success response")                           \
+  XX(STUN_NO_ADDRESS, -26, "STUN response carries no mapped address")                                            \
+  XX(STUN_NO_INTEGRITY, -27, "STUN message has no MESSAGE-INTEGRITY attribute")                                  \
+  XX(FRAME_TOO_LARGE, -40, "DERP frame length exceeds the protocol limit for its type")                          \
+  XX(FRAME_SIZE, -41, "DERP frame payload has the wrong size for its type")                                      \
+  XX(FRAME_BAD_MAGIC, -42, "DERP server-key frame has the wrong magic")                                          \
+  XX(FRAME_TYPE, -43, "DERP frame type is not the one expected here")                                            \
+  XX(FRAME_READER_FAILED, -44, "DERP frame reader already failed; the stream cannot be resynchronised")          \
+  XX(KEY_PREFIX, -60, "key text has the wrong prefix (expected lowercase \"nodekey:\" or \"privkey:\")")           \
+  XX(KEY_LENGTH, -61, "key text must hold exactly 64 hex digits after its prefix")                               \
+  XX(KEY_HEX, -62, "key text has a character that is not a hex digit")                                          \
+  XX(BOX_OPEN, -63, "NaCl box did not open: wrong key or corrupted data")                                        \
+  XX(BAD_JSON, -64, "JSON is malformed or a field has the wrong type")                                           \
+  XX(CRYPTO_INIT, -65, "libsodium failed to initialise")                                                         \
+  XX(ADDRESS, -80, "address text is not ip:port (IPv6 as [ip]:port)")
+
+typedef enum derp_error {
+  DERP_OK = 0,
+#define DERP_ERRNO_ENUM_(name, value, message) DERP_ERR_##name = (value),
+  DERP_ERRNO_MAP(DERP_ERRNO_ENUM_)
+#undef DERP_ERRNO_ENUM_
+} derp_error;
+
+/* A human sentence for an error code ("unknown error" for a code not in the table). Static storage. */
+DERP_EXPORT const char *derp_strerror(int code);
+/* The code's name without prefix, e.g. "FRAME_TOO_LARGE" ("OK" for 0, "UNKNOWN" otherwise). Static storage. */
+DERP_EXPORT const char *derp_err_name(int code);
+
+/* Address families for derp_addr.family. */
+#define DERP_AF_NONE 0
+#define DERP_AF_INET 4
+#define DERP_AF_INET6 6
+
+/*
+ * An IP address and port, free of any OS socket type so it means the same on every platform and from Python.
+ * IPv4 uses ip[0..3]; IPv6 uses all 16 bytes. port is in host byte order.
+ */
+typedef struct derp_addr {
+  uint8_t family; /* DERP_AF_INET, DERP_AF_INET6 or DERP_AF_NONE */
+  uint8_t reserved_;
+  uint16_t port;
+  uint8_t ip[16];
+} derp_addr;
+
+/* Longest text derp_addr_format writes, NUL included: "[" + 45-char IPv6 + "]:" + 5 digits + NUL. */
+#define DERP_ADDR_TEXT_MAX 56
+
+/* Parses "1.2.3.4:5" or "[2001:db8::1]:5". DERP_ERR_ADDRESS when it is neither. */
+DERP_EXPORT int derp_addr_parse(const char *text, derp_addr *out);
+/* Writes "1.2.3.4:5" or "[2001:db8::1]:5" with a NUL. DERP_ERR_BUFFER_TOO_SMALL when cap is short. */
+DERP_EXPORT int derp_addr_format(const derp_addr *addr, char *out, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DERP_COMMON_H */
