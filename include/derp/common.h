@@ -71,7 +71,9 @@ DERP_EXPORT const char *derp_version_string(void);
   XX(BOX_OPEN, -63, "NaCl box did not open: wrong key or corrupted data")                                        \
   XX(BAD_JSON, -64, "JSON is malformed or a field has the wrong type")                                           \
   XX(CRYPTO_INIT, -65, "libsodium failed to initialise")                                                         \
-  XX(ADDRESS, -80, "address text is not ip:port (IPv6 as [ip]:port)")
+  XX(ADDRESS, -80, "address text is not ip:port (IPv6 as [ip]:port)")                                          \
+  XX(HTTP_MALFORMED, -100, "HTTP head is malformed")                                                             \
+  XX(HTTP_HEAD_TOO_LARGE, -101, "HTTP head is larger than the limit")
 
 typedef enum derp_error {
   DERP_OK = 0,

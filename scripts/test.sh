@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Quick start, command 2: install what is missing, build, run every test.
+#   1. gcc, warnings as errors: unit, vector and integration tests, fuzz seeds replayed.
+#   2. clang-14 with ASan+UBSan and libFuzzer: the same tests under the sanitizers, then each fuzz target for
+#      DERP_FUZZ_SECONDS seconds (default 15).
+#   3. Python tests (bindings/python/tests) with pytest, when there are any.
+# DERP_TESTDATA points at the golden vectors (default: ../shared/testdata beside the checkout); tests that need
+# them report themselves skipped when the folder is absent.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+jobs=$(nproc)
+fuzz_seconds=${DERP_FUZZ_SECONDS:-15}
+
+"$root/scripts/install-deps.sh" test
+
+echo "== 1/3 gcc build (warnings as errors)"
+cmake -S "$root" -B "$root/build/test-gcc" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDERP_WERROR=ON >/dev/null
+cmake --build "$root/build/test-gcc" -j"$jobs"
+ctest --test-dir "$root/build/test-gcc" --output-on-failure -j"$jobs"
+
+echo "== 2/3 clang-14 build with ASan+UBSan and libFuzzer (${fuzz_seconds}s per fuzz target)"
+cmake -S "$root" -B "$root/build/test-sanitize" -DCMAKE_BUILD_TYPE=Debug -DDERP_WERROR=ON \
+  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DDERP_FUZZ=ON -DDERP_BUILD_BENCH=OFF \
+  -DDERP_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
+cmake --build "$root/build/test-sanitize" -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$root/build/test-sanitize" --output-on-failure -j"$jobs"
+
+echo "== 3/3 Python tests"
+if compgen -G "$root/bindings/python/tests/test_*.py" >/dev/null; then
+  DERP_LIBRARY="$root/build/test-gcc/libderp.so" python3 -m pytest -q "$root/bindings/python/tests"
+else
+  echo "no Python tests yet (the ctypes bindings are not written yet; see README, Status)"
+fi
