@@ -21,6 +21,8 @@ class HeadReader {
 
   std::string_view head() const { return complete_ ? std::string_view(buffer_) : std::string_view{}; }
   bool complete() const { return complete_; }
+  // Bytes held so far (the partial head, or the whole one once complete).
+  std::size_t buffered() const { return buffer_.size(); }
   // Forget the head and release its memory (a long-lived connection should not keep it).
   void reset();
 

@@ -1,0 +1,316 @@
+// A server connection's lifecycle, output queue and timers. The HTTP phase is in connection_http.cpp, the DERP
+// frames in connection_frames.cpp.
+#include "server/connection.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/address.hpp"
+#include "crypto/key_text.hpp"
+#include "frame/header.hpp"
+#include "server/server.hpp"
+
+namespace derp::server {
+
+namespace {
+#define DERP_TEXT_(member, text) text,
+constexpr const char* kCloseReasonText[] = {DERP_SERVER_CLOSE_REASON_MAP(DERP_TEXT_)};
+#undef DERP_TEXT_
+
+std::size_t kind_index(PacketKind kind) { return static_cast<std::size_t>(kind); }
+}  // namespace
+
+const char* close_reason_text(CloseReason reason) { return kCloseReasonText[static_cast<std::size_t>(reason)]; }
+
+Connection::Connection(Server& server, std::uint64_t id, const derp_addr& remote, Nanos now, Nanos keepalive_jitter)
+    : server_(server),
+      id_(id),
+      remote_(remote),
+      head_(server.options_.max_http_head),
+      // The largest frame a client may send is ClientInfo (256 KiB); everything after the handshake is smaller and
+      // held to its own type limit by the reader.
+      reader_(DERP_MAX_CLIENT_INFO_LEN),
+      connected_at_(now),
+      handshake_deadline_(now + server.options_.handshake_timeout),
+      keepalive_jitter_(keepalive_jitter) {}
+
+Connection::~Connection() { release_output(DropReason::gone_disconnected); }
+
+int Connection::receive(Bytes in, Nanos now) {
+  server_.now_ = now;
+  while (!in.empty()) {
+    if (phase_ == Phase::Closing || phase_ == Phase::Closed) return DERP_OK;  // input after the end is ignored
+    if (phase_ == Phase::Http) {
+      std::size_t used = 0;
+      const int rc = on_http_bytes(in, &used, now);
+      in = in.subspan(used);
+      if (rc < 0) return rc;
+      continue;
+    }
+    std::size_t used = 0;
+    frame::Frame frame;
+    const int r = reader_.next(in, &used, &frame);
+    in = in.subspan(used);
+    if (r < 0) {
+      if (phase_ == Phase::Handshake) {
+        server_.counters_.handshake_failures[static_cast<std::size_t>(HandshakeFailure::frame)]++;
+      }
+      close(CloseReason::protocol_error, std::string("frame stream: ") + derp_strerror(r), false);
+      return r;
+    }
+    if (r == 0) break;
+    const int rc = on_frame(frame, now);
+    if (rc < 0) return rc;
+  }
+  return DERP_OK;
+}
+
+std::size_t Connection::output(std::span<Bytes> views) const {
+  std::size_t n = 0;
+  for (std::size_t i = out_head_; i < out_.size() && n < views.size(); ++i, ++n) {
+    const OutItem& item = out_[i];
+    views[n] = Bytes(item.buffer->data() + item.offset, item.buffer->size - item.offset);
+  }
+  pinned_ = n;
+  return n;
+}
+
+void Connection::output_written(std::size_t n, Nanos now) {
+  server_.now_ = now;
+  pinned_ = 0;
+  if (n > out_bytes_) n = out_bytes_;
+  if (n > 0) output_stalled_since_ = now;
+  while (n > 0 && out_head_ < out_.size()) {
+    OutItem& item = out_[out_head_];
+    const std::size_t take = std::min<std::size_t>(n, item.buffer->size - item.offset);
+    item.offset += static_cast<std::uint32_t>(take);
+    n -= take;
+    out_bytes_ -= take;
+    server_.counters_.queued_bytes -= take;
+    if (item.offset < item.buffer->size) break;
+    if (item.kind == OutKind::disco || item.kind == OutKind::other) {
+      const std::size_t packet = item.buffer->size - frame::kHeaderLen - DERP_KEY_LEN;
+      server_.counters_.packets_sent++;
+      server_.counters_.bytes_sent += packet;
+      queued_packets_[item.kind == OutKind::disco ? 0 : 1]--;
+      queued_packet_bytes_ -= item.buffer->size;
+    } else if (item.kind == OutKind::pong) {
+      pong_queued_ = false;
+    }
+    server_.pool_.give(item.buffer);
+    ++out_head_;
+  }
+  if (out_head_ == out_.size()) {
+    out_.clear();
+    out_head_ = 0;
+    // A burst may have grown the queue; an idle connection should not keep that memory.
+    if (out_.capacity() > 64) std::vector<OutItem>().swap(out_);
+  } else if (out_head_ >= 32 && out_head_ * 2 >= out_.size()) {
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
+    out_head_ = 0;
+  }
+  if (out_bytes_ == 0) {
+    output_stalled_since_ = kNever;
+    if (phase_ == Phase::Closing) phase_ = Phase::Closed;
+  }
+}
+
+Nanos Connection::deadline() const {
+  Nanos d = kNever;
+  switch (phase_) {
+    case Phase::Http:
+    case Phase::Handshake:
+      d = handshake_deadline_;
+      break;
+    case Phase::Running:
+      d = next_keepalive_;
+      break;
+    case Phase::Closing:
+    case Phase::Closed:
+      break;
+  }
+  const Nanos write_timeout = server_.options_.write_timeout;
+  if (phase_ != Phase::Closed && out_bytes_ > 0 && write_timeout > 0 && output_stalled_since_ != kNever) {
+    d = std::min(d, output_stalled_since_ + write_timeout);
+  }
+  return d;
+}
+
+void Connection::tick(Nanos now) {
+  server_.now_ = now;
+  if (phase_ == Phase::Closed) return;
+  const Nanos write_timeout = server_.options_.write_timeout;
+  if (out_bytes_ > 0 && write_timeout > 0 && output_stalled_since_ != kNever &&
+      now >= output_stalled_since_ + write_timeout) {
+    server_.counters_.sclient_write_timeouts++;
+    close(CloseReason::write_timeout, std::to_string(out_bytes_) + " bytes unsent", false);
+    return;
+  }
+  if ((phase_ == Phase::Http || phase_ == Phase::Handshake) && now >= handshake_deadline_) {
+    if (phase_ == Phase::Handshake || head_.buffered() > 0) {
+      server_.counters_.handshake_failures[static_cast<std::size_t>(HandshakeFailure::timeout)]++;
+    }
+    close(CloseReason::handshake_timeout,
+          phase_ == Phase::Http ? "no complete HTTP request in time" : "no ClientInfo in time", false);
+    return;
+  }
+  if (phase_ == Phase::Running && now >= next_keepalive_) {
+    if (!queue_control_frame(frame::FrameType::KeepAlive, {})) return;
+    server_.counters_.keepalives_sent++;
+    const Nanos period = server_.options_.keepalive_interval + keepalive_jitter_;
+    while (next_keepalive_ <= now) next_keepalive_ += period;
+  }
+}
+
+bool Connection::queue_bytes(Bytes bytes) {
+  while (!bytes.empty()) {
+    const std::size_t chunk = std::min<std::size_t>(bytes.size(), BufferPool::kClassCapacity[2]);
+    OutBuffer* buffer = server_.pool_.take(chunk);
+    if (buffer == nullptr) {
+      close(CloseReason::out_of_memory, "no buffer for output", false);
+      return false;
+    }
+    std::memcpy(buffer->data(), bytes.data(), chunk);
+    buffer->size = static_cast<std::uint32_t>(chunk);
+    push_output(buffer, OutKind::control);
+    bytes = bytes.subspan(chunk);
+  }
+  return true;
+}
+
+bool Connection::queue_control_frame(frame::FrameType type, Bytes payload) {
+  OutBuffer* buffer = server_.pool_.take(frame::kHeaderLen + payload.size());
+  if (buffer == nullptr) {
+    close(CloseReason::out_of_memory, "no buffer for output", false);
+    return false;
+  }
+  frame::write_header(buffer->data(), frame::type_byte(type), static_cast<std::uint32_t>(payload.size()));
+  if (!payload.empty()) std::memcpy(buffer->data() + frame::kHeaderLen, payload.data(), payload.size());
+  buffer->size = static_cast<std::uint32_t>(frame::kHeaderLen + payload.size());
+  push_output(buffer, type == frame::FrameType::Pong ? OutKind::pong : OutKind::control);
+  return true;
+}
+
+void Connection::push_output(OutBuffer* buffer, OutKind kind) {
+  if (out_bytes_ == 0) output_stalled_since_ = server_.now_;
+  out_.push_back(OutItem{buffer, 0, kind});
+  out_bytes_ += buffer->size;
+  server_.counters_.queued_bytes += buffer->size;
+}
+
+void Connection::queue_packet(OutBuffer* buffer, PacketKind kind) {
+  const std::size_t kind_slot = kind_index(kind);
+  auto& dropped = server_.counters_.packets_dropped;
+  auto& dropped_bytes = server_.counters_.bytes_dropped;
+  const std::size_t packet_len = buffer->size - frame::kHeaderLen - DERP_KEY_LEN;
+  if (phase_ != Phase::Running) {
+    dropped[static_cast<std::size_t>(DropReason::gone_disconnected)][kind_slot]++;
+    dropped_bytes[static_cast<std::size_t>(DropReason::gone_disconnected)][kind_slot] += packet_len;
+    server_.pool_.give(buffer);
+    return;
+  }
+  const OutKind out_kind = kind == PacketKind::disco ? OutKind::disco : OutKind::other;
+  // Oldest droppable packet of a kind: not started and not handed to the host for a write in flight.
+  auto oldest = [&](bool any_kind) -> std::size_t {
+    for (std::size_t i = out_head_ + std::max<std::size_t>(pinned_, 1); i < out_.size(); ++i) {
+      const OutKind k = out_[i].kind;
+      if ((k == OutKind::disco || k == OutKind::other) && (any_kind || k == out_kind)) return i;
+    }
+    return SIZE_MAX;
+  };
+  // Tailscale's policy (reference §4.3): a full queue loses its oldest packet, never blocks the sender.
+  while (queued_packets_[kind_slot] >= server_.options_.queue_packets) {
+    const std::size_t victim = oldest(false);
+    if (victim == SIZE_MAX) {
+      dropped[static_cast<std::size_t>(DropReason::queue_tail)][kind_slot]++;
+      dropped_bytes[static_cast<std::size_t>(DropReason::queue_tail)][kind_slot] += packet_len;
+      server_.pool_.give(buffer);
+      return;
+    }
+    drop_queued(victim, DropReason::queue_head);
+  }
+  while (queued_packet_bytes_ + buffer->size > server_.options_.queue_bytes) {
+    const std::size_t victim = oldest(true);
+    if (victim == SIZE_MAX) {
+      dropped[static_cast<std::size_t>(DropReason::queue_bytes)][kind_slot]++;
+      dropped_bytes[static_cast<std::size_t>(DropReason::queue_bytes)][kind_slot] += packet_len;
+      server_.pool_.give(buffer);
+      return;
+    }
+    drop_queued(victim, DropReason::queue_bytes);
+  }
+  queued_packets_[kind_slot]++;
+  queued_packet_bytes_ += buffer->size;
+  push_output(buffer, out_kind);
+}
+
+void Connection::drop_queued(std::size_t index, DropReason reason) {
+  const OutItem item = out_[index];
+  const std::size_t slot = item.kind == OutKind::disco ? 0 : 1;
+  const std::size_t packet_len = item.buffer->size - frame::kHeaderLen - DERP_KEY_LEN;
+  server_.counters_.packets_dropped[static_cast<std::size_t>(reason)][slot]++;
+  server_.counters_.bytes_dropped[static_cast<std::size_t>(reason)][slot] += packet_len;
+  queued_packets_[slot]--;
+  queued_packet_bytes_ -= item.buffer->size;
+  out_bytes_ -= item.buffer->size;
+  server_.counters_.queued_bytes -= item.buffer->size;
+  server_.pool_.give(item.buffer);
+  out_.erase(out_.begin() + static_cast<std::ptrdiff_t>(index));
+}
+
+void Connection::release_output(DropReason reason_for_packets) {
+  for (std::size_t i = out_head_; i < out_.size(); ++i) {
+    const OutItem& item = out_[i];
+    if (item.kind == OutKind::disco || item.kind == OutKind::other) {
+      const std::size_t slot = item.kind == OutKind::disco ? 0 : 1;
+      server_.counters_.packets_dropped[static_cast<std::size_t>(reason_for_packets)][slot]++;
+      server_.counters_.bytes_dropped[static_cast<std::size_t>(reason_for_packets)][slot] +=
+          item.buffer->size - frame::kHeaderLen - DERP_KEY_LEN;
+    }
+    server_.pool_.give(item.buffer);
+  }
+  server_.counters_.queued_bytes -= out_bytes_;
+  std::vector<OutItem>().swap(out_);
+  out_head_ = 0;
+  out_bytes_ = 0;
+  pinned_ = 0;
+  queued_packets_[0] = queued_packets_[1] = 0;
+  queued_packet_bytes_ = 0;
+  pong_queued_ = false;
+  output_stalled_since_ = kNever;
+}
+
+void Connection::close(CloseReason reason, std::string detail, bool flush) {
+  if (phase_ == Phase::Closing || phase_ == Phase::Closed) return;
+  close_reason_ = reason;
+  close_detail_ = std::move(detail);
+  log(reason == CloseReason::http_done ? LogLevel::Debug : LogLevel::Info,
+      "closing: " + std::string(close_reason_text(reason)) + (close_detail_.empty() ? "" : ": " + close_detail_));
+  if (registered_) server_.unregister_client(this);
+  if (watcher_) {
+    auto& w = server_.watchers_;
+    w.erase(std::remove(w.begin(), w.end(), this), w.end());
+    watcher_ = false;
+  }
+  head_.reset();
+  reader_.reset();
+  if (flush && out_bytes_ > 0) {
+    phase_ = Phase::Closing;
+  } else {
+    release_output(DropReason::gone_disconnected);
+    phase_ = Phase::Closed;
+  }
+  server_.mark_ready(this);
+}
+
+std::string Connection::name() const {
+  std::string n;
+  if (registered_ || phase_ == Phase::Running) n = crypto::short_string(crypto::NodePublic(key_)) + " ";
+  return n + format_addr(remote_);
+}
+
+void Connection::log(LogLevel level, const std::string& text) const {
+  if (server_.options_.log) server_.options_.log(level, name() + ": " + text);
+}
+
+}  // namespace derp::server

@@ -1,0 +1,75 @@
+// What an operator can tune on a DERP server core. Defaults are Tailscale's derper's (reference §2.1, §4).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "crypto/node_key.hpp"
+#include "derp/common.h"
+
+namespace derp::server {
+
+// Monotonic time in nanoseconds, always passed in by the host: the core never reads a clock.
+using Nanos = std::uint64_t;
+inline constexpr Nanos kMillisecond = 1'000'000;
+inline constexpr Nanos kSecond = 1'000'000'000;
+inline constexpr Nanos kNever = UINT64_MAX;
+
+enum class LogLevel { Debug, Info, Warn, Error };
+
+// The root page, like derper's -home flag: "" (our small HTML page), "blank", or an http(s):// URL to redirect to.
+struct HomePage {
+  enum class Kind { Default, Blank, Redirect } kind = Kind::Default;
+  std::string redirect_url;
+};
+
+struct ServerOptions {
+  // The server's identity; its public half is what clients pin in the ServerKey frame.
+  crypto::NodePrivate private_key;
+
+  // KeepAlive frame every interval + a per-connection jitter in [0, jitter) (derp server: 60 s + [0, 5 s)).
+  Nanos keepalive_interval = 60 * kSecond;
+  Nanos keepalive_jitter = 5 * kSecond;
+  // From accept until the ClientInfo frame is handled: HTTP head, ServerKey, ClientInfo (derp server: 10 s + 10 s).
+  Nanos handshake_timeout = 10 * kSecond;
+  // A connection whose pending output makes no progress for this long is closed (derper -tcp-write-timeout, 2 s).
+  // 0 turns it off.
+  Nanos write_timeout = 2 * kSecond;
+
+  // Per-connection send queue, counted separately for disco and other packets like Tailscale's two channels
+  // (TS_DEBUG_DERP_PER_CLIENT_SEND_QUEUE_DEPTH, 32). When full, the oldest queued packet of that kind is dropped.
+  std::size_t queue_packets = 32;
+  // And a bound on the bytes of queued packets per connection, so 32 × 64 KiB packets cannot pile up per slow
+  // receiver; the oldest are dropped first when a new packet would exceed it.
+  std::size_t queue_bytes = 1u << 20;
+
+  // 0 = no limit. A connection accepted over the limit is answered 503 and closed.
+  std::size_t max_connections = 0;
+  // Largest HTTP request head we read.
+  std::size_t max_http_head = 8192;
+
+  // Serve /derp (derper -derp). When false /derp answers 404 and the plain endpoints keep working.
+  bool serve_derp = true;
+  HomePage home;
+  // The Prometheus page (/debug/varz and /metrics) is served only to loopback clients unless this is set.
+  bool metrics_for_everyone = false;
+
+  // Admission after the ClientInfo box opened and before the client is registered (derper -verify-clients and
+  // friends, reference §4.10). Return false to refuse: the connection is closed with no message, as derper does.
+  std::function<bool(const crypto::NodePublic& client, const derp_addr& remote)> admit;
+
+  // Mesh key (64 hex). A client presenting the same meshKey may use WatchConns, ClosePeer and ForwardPacket.
+  std::optional<std::string> mesh_key;
+
+  // Seeds the per-connection keep-alive jitter; the host passes real randomness, tests a fixed value.
+  std::uint64_t random_seed = 0x9e3779b97f4a7c15ull;
+
+  // Log sink. Lines are plain text; keys appear in their short form. Null = silent.
+  std::function<void(LogLevel, std::string_view)> log;
+};
+
+}  // namespace derp::server

@@ -1,0 +1,113 @@
+// The DERP server core: the registry of connected clients by key, routing between them, the watchers (mesh), the
+// counters, and the connections themselves (connection.hpp). Sans-IO: no sockets, clocks or threads; one thread
+// drives one Server (a host that wants several threads runs several Servers or serialises calls).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "crypto/node_key.hpp"
+#include "frame/frame_types.hpp"
+#include "server/connection.hpp"
+#include "server/counters.hpp"
+#include "server/options.hpp"
+#include "server/out_buffer.hpp"
+
+namespace derp::server {
+
+struct KeyHash {
+  std::size_t operator()(const frame::Key& k) const noexcept;
+};
+
+class Server {
+ public:
+  // The options' private key must be set (non-zero); the public key is derived from it.
+  explicit Server(ServerOptions options);
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  ~Server();
+
+  // A new transport connection from remote. The Server owns the Connection until remove().
+  Connection* accept(const derp_addr& remote, Nanos now);
+  // The host has closed the transport: unregister the connection and free it. The pointer is invalid afterwards.
+  void remove(Connection* conn, Nanos now);
+
+  // Connections that got output or were closed by something other than their own input (another client's packet,
+  // a mesh ClosePeer, shutdown). Each is handed to f once and the list is cleared; the host flushes or closes it.
+  template <class F>
+  void drain_ready(F&& f) {
+    while (!ready_.empty()) {
+      std::vector<Connection*> batch;
+      batch.swap(ready_);
+      for (Connection* c : batch) {
+        c->in_ready_list_ = false;
+        f(*c);
+      }
+    }
+  }
+
+  // Graceful shutdown: every client gets a Restarting frame (reconnect_in, try_for) and is then closed after its
+  // output drains; HTTP connections close at once. New accepts are refused afterwards.
+  void shutdown(std::uint32_t reconnect_in_ms, std::uint32_t try_for_ms, Nanos now);
+
+  const Counters& counters() const { return counters_; }
+  Counters& counters() { return counters_; }
+  // The Prometheus text exposition of the counters (served at /debug/varz and /metrics).
+  std::string metrics_text() const;
+
+  const crypto::NodePublic& public_key() const { return public_key_; }
+  const ServerOptions& options() const { return options_; }
+  std::size_t connection_count() const { return connections_.size(); }
+  std::size_t client_count() const { return clients_.size(); }
+  const BufferPool& pool() const { return pool_; }
+
+ private:
+  friend class Connection;
+
+  // Every connection of one key. The active one gets the traffic ("last writer is active", reference §4.2).
+  struct ClientSet {
+    Connection* active = nullptr;
+    std::vector<Connection*> all;
+  };
+
+  void register_client(Connection* conn);
+  void unregister_client(Connection* conn);
+  void make_active_if_duplicate(Connection* conn);
+  Connection* find_active(const frame::Key& key) const;
+
+  // Packet path: frames a RecvPacket(src, packet) straight into a pooled buffer for the destination.
+  void route_packet(Connection* from, const frame::Key& src, const frame::Key& dst, Bytes packet, bool forwarded);
+  void record_sent_to(Connection* from, const frame::Key& dst);
+  void notify_watchers_present(Connection* conn);
+  void send_peer_present(Connection* watcher, Connection* conn);
+  void send_peer_gone(Connection* to, const frame::Key& key, std::uint8_t reason);
+  void notify_watchers_gone(const frame::Key& key);
+  void mark_ready(Connection* conn);
+  void close_key(const frame::Key& key, Nanos now);
+  Nanos next_jitter();
+
+  ServerOptions options_;
+  crypto::NodePublic public_key_;
+  frame::Key public_key_raw_{};
+  std::string http_101_;              // the exact 101 response (reference §1.2)
+  std::vector<std::uint8_t> server_key_frame_;  // the 45-byte ServerKey frame, sent first on every connection
+  bool shutting_down_ = false;
+
+  std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
+  std::unordered_map<frame::Key, ClientSet, KeyHash> clients_;
+  // src → destinations that received packets from src, for PeerGone(src) when src's last connection leaves.
+  std::unordered_map<frame::Key, std::vector<frame::Key>, KeyHash> sent_to_;
+  std::vector<Connection*> watchers_;
+  std::vector<Connection*> ready_;
+
+  BufferPool pool_;
+  Counters counters_;
+  std::uint64_t next_id_ = 1;
+  std::uint64_t rng_state_;
+  Nanos now_ = 0;  // the latest time the host passed in; used for bookkeeping on connections it did not feed
+};
+
+}  // namespace derp::server
