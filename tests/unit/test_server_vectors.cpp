@@ -3,6 +3,7 @@
 // what Tailscale's server wrote in that session.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -127,4 +128,54 @@ TEST_CASE("Tailscale derphttp clients' recorded streams work against our server"
   REQUIRE(gone[0].payload.size() == 33);
   CHECK(std::vector<std::uint8_t>(gone[0].payload.begin(), gone[0].payload.begin() + 32) == theirs);
   CHECK(gone[0].payload[32] == DERP_PEER_GONE_DISCONNECTED);
+}
+
+TEST_CASE("Tailscale's recorded mesh client works against our server", "[server][vectors][mesh]") {
+  DERP_REQUIRE_TESTDATA();
+  const Stream a_c2s = split(derp::test::read_hex_file("tailscale/mesh_session/A_c2s.hex"), true);
+  const Stream b_c2s = split(derp::test::read_hex_file("tailscale/mesh_session/B_c2s.hex"), true);
+  const Stream m_c2s = split(derp::test::read_hex_file("tailscale/mesh_session/M_c2s.hex"), true);
+  const Stream b_s2c = split(derp::test::read_hex_file("tailscale/mesh_session/B_s2c.hex"), true);
+  const Stream m_s2c = split(derp::test::read_hex_file("tailscale/mesh_session/M_s2c.hex"), true);
+
+  auto opts = ServerHarness::default_options();
+  opts.mesh_key = derp::test::read_json_file("tailscale/mesh_session/mesh_session.json")["mesh_key"].get<std::string>();
+  ServerHarness h(opts);
+  Peer& a = h.open("127.0.0.1:40001");
+  Peer& b = h.open("127.0.0.1:40002");
+  Peer& m = h.open("127.0.0.1:40003");
+  for (auto [peer, stream] : {std::pair{&a, &a_c2s}, std::pair{&b, &b_c2s}, std::pair{&m, &m_c2s}}) {
+    h.write(*peer, stream->http);
+    h.write(*peer, stream->frames[0]);
+    REQUIRE(peer->conn->phase() == derp::server::Phase::Running);
+  }
+  h.write(m, m_c2s.frames[1]);  // WatchConns
+  // Three PeerPresent (A, B and M itself), in any order; today's 51-byte form starts with the recorded 32 bytes.
+  const auto ours = m.of_type(FrameType::PeerPresent);
+  const auto theirs = recorded_frames_of(m_s2c, FrameType::PeerPresent);
+  REQUIRE(ours.size() == 3);
+  REQUIRE(theirs.size() == 3);
+  for (const auto& t : theirs) {
+    REQUIRE(t.payload.size() == 32);
+    const bool found = std::any_of(ours.begin(), ours.end(), [&](const ReceivedFrame& o) {
+      return o.payload.size() == DERP_PEER_PRESENT_LEN && std::equal(t.payload.begin(), t.payload.end(), o.payload.begin());
+    });
+    CHECK(found);
+  }
+  h.write(m, m_c2s.frames[2]);  // ForwardPacket(X → B)
+  const auto got = b.of_type(FrameType::RecvPacket);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].payload == recorded_frames_of(b_s2c, FrameType::RecvPacket).at(0).payload);
+  h.write(m, m_c2s.frames[3]);  // ClosePeer(A)
+  CHECK(a.closed);
+  h.server().remove(b.conn, h.now());
+  b.closed = true;
+  h.pump();
+  // M heard A and then B leave, in the recorded order (first 32 bytes: the key).
+  const auto gone = m.of_type(FrameType::PeerGone);
+  const auto gone_theirs = recorded_frames_of(m_s2c, FrameType::PeerGone);
+  REQUIRE(gone.size() == gone_theirs.size());
+  for (std::size_t i = 0; i < gone.size(); ++i) {
+    CHECK(std::equal(gone_theirs[i].payload.begin(), gone_theirs[i].payload.end(), gone[i].payload.begin()));
+  }
 }
