@@ -73,7 +73,14 @@ DERP_EXPORT const char *derp_version_string(void);
   XX(CRYPTO_INIT, -65, "libsodium failed to initialise")                                                         \
   XX(ADDRESS, -80, "address text is not ip:port (IPv6 as [ip]:port)")                                          \
   XX(HTTP_MALFORMED, -100, "HTTP head is malformed")                                                             \
-  XX(HTTP_HEAD_TOO_LARGE, -101, "HTTP head is larger than the limit")
+  XX(HTTP_HEAD_TOO_LARGE, -101, "HTTP head is larger than the limit")                                            \
+  XX(TLS_HANDSHAKE, -120, "TLS handshake failed")                                                                \
+  XX(TLS_CERTIFICATE, -121, "TLS peer certificate rejected (untrusted, wrong name or out of date)")              \
+  XX(TLS_PIN_MISMATCH, -122, "TLS peer certificate does not match the sha256-raw pin")                           \
+  XX(TLS_CONFIG, -123, "TLS configuration is invalid (certificate, key, CA file or pin)")                        \
+  XX(TLS_CLOSED, -124, "TLS connection was closed with close_notify")                                            \
+  XX(TLS_PROTOCOL, -125, "TLS record rejected after the handshake (bad record, MAC or alert)")                   \
+  XX(TLS_SERVER_NAME, -126, "TLS client asked for a server name (SNI) this server does not serve")
 
 typedef enum derp_error {
   DERP_OK = 0,

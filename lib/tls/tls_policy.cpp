@@ -1,0 +1,52 @@
+#include "tls/tls_policy.hpp"
+
+#include <mbedtls/ecp.h>
+#include <mbedtls/ssl_ciphersuites.h>
+
+namespace derp::tls {
+
+namespace {
+
+// Forward-secret key exchange with AEAD record protection only: what Go's crypto/tls (derper, tailscaled)
+// prefers for TLS 1.2. ECDSA suites serve P-256 certificates (ours); RSA suites serve RSA ones (many CAs).
+const int kCipherSuites[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    0,
+};
+
+// Key exchange groups, the ones Go offers. mbedTLS also checks an ECDSA certificate's curve against this list,
+// so P-521 stays to accept such certificates.
+const mbedtls_ecp_group_id kCurves[] = {
+    MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_SECP521R1,
+    MBEDTLS_ECP_DP_NONE,
+};
+
+// mbedtls_ssl_conf_alpn_protocols keeps the pointer, so the list lives for the program.
+const char* kAlpnList[] = {kAlpnHttp11, nullptr};
+
+}  // namespace
+
+int apply_tls_policy(mbedtls_ssl_config* conf, int endpoint, Drbg* drbg) {
+  const int rc = mbedtls_ssl_config_defaults(conf, endpoint, MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+  if (rc != 0) return rc;
+  mbedtls_ssl_conf_rng(conf, &Drbg::generate, drbg);
+  // derper requires TLS >= 1.2, and 1.2 is the newest mbedTLS 2.28 offers (its 1.3 is an experimental
+  // prototype), so both ends are pinned to 1.2. Without 1.3 there is no DERP fast start (reference §1.3).
+  mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_ciphersuites(conf, kCipherSuites);
+  mbedtls_ssl_conf_curves(conf, kCurves);
+  // A DERP connection is one long-lived TLS session: no renegotiation (a DoS lever), no resumption.
+  mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+  mbedtls_ssl_conf_session_tickets(conf, MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+  return 0;
+}
+
+int enable_alpn_http11(mbedtls_ssl_config* conf) { return mbedtls_ssl_conf_alpn_protocols(conf, kAlpnList); }
+
+}  // namespace derp::tls
