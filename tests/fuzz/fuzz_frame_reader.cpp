@@ -1,0 +1,103 @@
+// Fuzz target: the DERP frame reader and every typed decoder. The input is a byte stream as a peer might send it.
+//  1. Read it whole, then again in pieces whose sizes come from the input itself: both must give the same frames
+//     and the same error (a split never changes the meaning of a stream).
+//  2. Decode every frame with the decoder for its type; whatever decodes must re-encode to the identical bytes.
+// Any disagreement aborts.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "derp/common.h"
+#include "frame/dispatch.hpp"
+#include "frame/encode.hpp"
+#include "frame/frame_reader.hpp"
+#include "frame/header.hpp"
+
+namespace {
+
+using derp::Bytes;
+using derp::frame::Frame;
+using derp::frame::FrameReader;
+
+struct Copied {
+  std::uint8_t type;
+  std::vector<std::uint8_t> payload;
+  bool operator==(const Copied&) const = default;
+};
+
+struct Outcome {
+  std::vector<Copied> frames;
+  int error = 0;
+};
+
+// Piece sizes: 1..64 bytes, picked by walking the input itself, so the fuzzer steers the splits too.
+Outcome read_stream(const std::uint8_t* data, std::size_t size, bool split, std::uint32_t max_frame_len) {
+  Outcome out;
+  FrameReader reader(max_frame_len);
+  std::size_t pos = 0;
+  std::size_t walk = 0;
+  while (pos < size) {
+    std::size_t piece = size - pos;
+    if (split) {
+      piece = std::min<std::size_t>(piece, 1 + data[walk % size] % 64);
+      walk += 7;
+    }
+    Bytes in(data + pos, piece);
+    while (true) {
+      std::size_t used = 0;
+      Frame frame;
+      const int r = reader.next(in, &used, &frame);
+      if (used > in.size()) std::abort();
+      in = in.subspan(used);
+      pos += used;
+      if (r == 1) {
+        if (frame.payload.size() > max_frame_len) std::abort();
+        out.frames.push_back(Copied{frame.type, std::vector<std::uint8_t>(frame.payload.begin(), frame.payload.end())});
+        continue;
+      }
+      if (r < 0) {
+        if (r != DERP_ERR_FRAME_TOO_LARGE) std::abort();
+        std::size_t again_used = 1;
+        if (reader.next(in, &again_used, &frame) != DERP_ERR_FRAME_READER_FAILED || again_used != 0) std::abort();
+        out.error = r;
+        return out;
+      }
+      if (!in.empty()) std::abort();  // 0 means everything was taken
+      break;
+    }
+  }
+  return out;
+}
+
+template <class Msg>
+void check_reencodes(const Msg& msg, const Copied& frame) {
+  std::vector<std::uint8_t> out(derp::frame::kHeaderLen + frame.payload.size());
+  std::size_t written = 0;
+  if (derp::frame::encode(msg, derp::MutableBytes(out), &written) != DERP_OK) std::abort();
+  if (written != out.size()) std::abort();
+  if (out[0] != frame.type) std::abort();
+  if (derp::load_be32(out.data() + 1) != frame.payload.size()) std::abort();
+  if (!frame.payload.empty() &&
+      std::memcmp(out.data() + derp::frame::kHeaderLen, frame.payload.data(), frame.payload.size()) != 0) {
+    std::abort();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  // Half the inputs read as a server would (65536 + 64), the rest with the default limit.
+  const std::uint32_t max_frame_len =
+      (size > 0 && (data[size - 1] & 1) != 0) ? 65536 + 64 : derp::frame::kDefaultMaxFrameLen;
+  const Outcome whole = read_stream(data, size, false, max_frame_len);
+  const Outcome split = read_stream(data, size, true, max_frame_len);
+  if (!(whole.frames == split.frames) || whole.error != split.error) std::abort();
+
+  for (const Copied& frame : whole.frames) {
+    const int r = derp::frame::decode_and_visit(frame.type, Bytes(frame.payload.data(), frame.payload.size()),
+                                                [&](const auto& msg) { check_reencodes(msg, frame); });
+    if (r > 0) std::abort();
+  }
+  return 0;
+}
