@@ -80,7 +80,10 @@ DERP_EXPORT const char *derp_version_string(void);
   XX(TLS_CONFIG, -123, "TLS configuration is invalid (certificate, key, CA file or pin)")                        \
   XX(TLS_CLOSED, -124, "TLS connection was closed with close_notify")                                            \
   XX(TLS_PROTOCOL, -125, "TLS record rejected after the handshake (bad record, MAC or alert)")                   \
-  XX(TLS_SERVER_NAME, -126, "TLS client asked for a server name (SNI) this server does not serve")
+  XX(TLS_SERVER_NAME, -126, "TLS client asked for a server name (SNI) this server does not serve")              \
+  XX(UV_LISTEN, -140, "cannot bind or listen on the address (in use, not local, or not permitted)")              \
+  XX(UV_LOOP, -141, "libuv event loop call failed")                                                              \
+  XX(UV_STATE, -142, "the server is not in a state that allows this call (already started or stopping)")
 
 typedef enum derp_error {
   DERP_OK = 0,
@@ -93,6 +96,13 @@ typedef enum derp_error {
 DERP_EXPORT const char *derp_strerror(int code);
 /* The code's name without prefix, e.g. "FRAME_TOO_LARGE" ("OK" for 0, "UNKNOWN" otherwise). Static storage. */
 DERP_EXPORT const char *derp_err_name(int code);
+
+/* Sizes every module shares, defined once. */
+#define DERP_KEY_LEN 32   /* a raw Curve25519 key (node keys, the server key) */
+#define DERP_NONCE_LEN 24 /* a NaCl box nonce */
+#define DERP_BOX_MAC_LEN 16 /* the Poly1305 tag in front of every box's ciphertext */
+/* What sealing adds to a plaintext: nonce (24) + MAC (16). Sealed layout: nonce ‖ MAC ‖ ciphertext. */
+#define DERP_BOX_SEALED_OVERHEAD (DERP_NONCE_LEN + DERP_BOX_MAC_LEN)
 
 /* Address families for derp_addr.family. */
 #define DERP_AF_NONE 0

@@ -23,11 +23,7 @@ extern "C" {
 /* ---- constants (derp/derp.go) ---------------------------------------------------------------------------- */
 
 #define DERP_FRAME_HEADER_LEN 5 /* 1 type byte + 4 length bytes */
-#ifndef DERP_KEY_LEN
-#define DERP_KEY_LEN 32 /* a raw Curve25519 public key; also declared by the key header, same value */
-#endif
-#define DERP_NONCE_LEN 24         /* NaCl box nonce */
-#define DERP_BOX_OVERHEAD 16      /* Poly1305 tag in front of the ciphertext of every box */
+/* DERP_KEY_LEN, DERP_NONCE_LEN and DERP_BOX_MAC_LEN come from derp/common.h. */
 #define DERP_MAX_PACKET_SIZE 65536 /* largest packet inside Send/Recv/ForwardPacket, keys not counted (inclusive) */
 #define DERP_PROTOCOL_VERSION 2    /* v2: RecvPacket carries the source key; v1 support left Tailscale in 2020-08 */
 

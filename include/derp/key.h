@@ -21,17 +21,7 @@
 extern "C" {
 #endif
 
-/* Also declared by derp/frame.h with the same values; whichever header comes first defines them. */
-#ifndef DERP_KEY_LEN
-#define DERP_KEY_LEN 32
-#endif
-#ifndef DERP_NONCE_LEN
-#define DERP_NONCE_LEN 24
-#endif
-#define DERP_BOX_MAC_LEN 16
-/* What derp_box_seal adds to a plaintext: nonce (24) + MAC (16). Sealed layout: nonce ‖ MAC ‖ ciphertext.
- * (derp/frame.h's DERP_BOX_OVERHEAD is the MAC alone, 16.) */
-#define DERP_BOX_SEALED_OVERHEAD 40
+/* DERP_KEY_LEN, DERP_NONCE_LEN, DERP_BOX_MAC_LEN and DERP_BOX_SEALED_OVERHEAD come from derp/common.h. */
 
 /* Buffer sizes for the text forms, NUL included. */
 #define DERP_KEY_TEXT_LEN 73      /* "nodekey:" or "privkey:" + 64 hex + NUL */

@@ -20,7 +20,7 @@ inline constexpr std::uint32_t kDefaultMaxFrameLen = DERP_FRAME_DEFAULT_MAX_LEN;
 
 inline constexpr std::uint32_t kKeyLen = DERP_KEY_LEN;
 inline constexpr std::uint32_t kNonceLen = DERP_NONCE_LEN;
-inline constexpr std::uint32_t kBoxOverhead = DERP_BOX_OVERHEAD;
+inline constexpr std::uint32_t kBoxOverhead = DERP_BOX_MAC_LEN;  // the tag alone: a box is MAC ‖ ciphertext
 inline constexpr std::uint32_t kMaxPacketSize = DERP_MAX_PACKET_SIZE;
 
 constexpr std::uint32_t max_payload_len(std::uint8_t type) {
