@@ -60,6 +60,8 @@ DERP_EXPORT const char *derp_version_string(void);
   XX(STUN_NOT_SUCCESS_RESPONSE, -25, "STUN message is not a binding success response")                           \
   XX(STUN_NO_ADDRESS, -26, "STUN response carries no mapped address")                                            \
   XX(STUN_NO_INTEGRITY, -27, "STUN message has no MESSAGE-INTEGRITY attribute")                                  \
+  XX(STUN_WRONG_SOFTWARE, -28, "STUN request does not carry SOFTWARE \"tailnode\" (Tailscale's strict check)")     \
+  XX(STUN_NO_FINGERPRINT, -29, "STUN request does not end in a FINGERPRINT attribute")                           \
   XX(FRAME_TOO_LARGE, -40, "DERP frame length exceeds the protocol limit for its type")                          \
   XX(FRAME_SIZE, -41, "DERP frame payload has the wrong size for its type")                                      \
   XX(FRAME_BAD_MAGIC, -42, "DERP server-key frame has the wrong magic")                                          \

@@ -242,8 +242,9 @@ DERP_EXPORT int derp_stun_parse_binding_response(const uint8_t *data, size_t len
 /*
  * Tailscale's strict server-side check (net/stun ParseBindingRequest): a binding request whose SOFTWARE is
  * "tailnode" and whose last attribute is a valid FINGERPRINT. DERP_OK with txid_out set; DERP_ERR_NOT_STUN;
- * DERP_ERR_STUN_NOT_BINDING_REQUEST; DERP_ERR_MALFORMED; DERP_ERR_UNSUPPORTED (other SOFTWARE);
- * DERP_ERR_STUN_FINGERPRINT (missing or wrong); DERP_ERR_INVALID_ARGUMENT. Thread-safe.
+ * DERP_ERR_STUN_NOT_BINDING_REQUEST; DERP_ERR_MALFORMED; DERP_ERR_STUN_WRONG_SOFTWARE (other SOFTWARE);
+ * DERP_ERR_STUN_NO_FINGERPRINT (last attribute is not FINGERPRINT); DERP_ERR_STUN_FINGERPRINT (wrong);
+ * DERP_ERR_INVALID_ARGUMENT. Thread-safe.
  */
 DERP_EXPORT int derp_stun_parse_tailscale_binding_request(const uint8_t *data, size_t len,
                                                           uint8_t txid_out[DERP_STUN_TXID_SIZE]);

@@ -89,8 +89,8 @@ int parse_tailscale_binding_request(Bytes message, TransactionId* transaction_id
       received_fingerprint = load_be32(attr.value.data());
     }
   }
-  if (!software_ok) return DERP_ERR_UNSUPPORTED;
-  if (last_type != kAttrFingerprint) return DERP_ERR_STUN_FINGERPRINT;
+  if (!software_ok) return DERP_ERR_STUN_WRONG_SOFTWARE;
+  if (last_type != kAttrFingerprint) return DERP_ERR_STUN_NO_FINGERPRINT;
   // The last attribute is a FINGERPRINT, so the datagram holds at least header + 4 bytes and the cut is in range.
   if (fingerprint_of(message.first(message.size() - kFingerprintAttributeSize)) != received_fingerprint) {
     return DERP_ERR_STUN_FINGERPRINT;

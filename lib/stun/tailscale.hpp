@@ -54,8 +54,9 @@ int parse_binding_response(Bytes message, BindingResult* out);
 //   DERP_ERR_NOT_STUN                    (ErrNotSTUN)
 //   DERP_ERR_STUN_NOT_BINDING_REQUEST    (ErrNotBindingRequest)
 //   DERP_ERR_MALFORMED                   (ErrMalformedAttrs)
-//   DERP_ERR_UNSUPPORTED                 SOFTWARE is not "tailnode" (ErrWrongSoftware)
-//   DERP_ERR_STUN_FINGERPRINT            no final FINGERPRINT (ErrNoFingerprint) or a wrong one (ErrWrongFingerprint)
+//   DERP_ERR_STUN_WRONG_SOFTWARE         SOFTWARE is not "tailnode" (ErrWrongSoftware)
+//   DERP_ERR_STUN_NO_FINGERPRINT         the last attribute is not a FINGERPRINT (ErrNoFingerprint)
+//   DERP_ERR_STUN_FINGERPRINT            a wrong FINGERPRINT (ErrWrongFingerprint)
 int parse_tailscale_binding_request(Bytes message, TransactionId* transaction_id);
 
 }  // namespace derp::stun

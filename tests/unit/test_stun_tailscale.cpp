@@ -47,8 +47,8 @@ std::vector<int> codes_for_go_error(const std::string& error) {
   if (error == "STUN packet is not a response") return {DERP_ERR_STUN_NOT_SUCCESS_RESPONSE};
   if (error == "STUN response has malformed attributes") return {DERP_ERR_MALFORMED, DERP_ERR_STUN_NO_ADDRESS};
   if (error == "STUN request not a binding request") return {DERP_ERR_STUN_NOT_BINDING_REQUEST};
-  if (error == "STUN request came from non-Tailscale software") return {DERP_ERR_UNSUPPORTED};
-  if (error == "STUN request didn't end in fingerprint") return {DERP_ERR_STUN_FINGERPRINT};
+  if (error == "STUN request came from non-Tailscale software") return {DERP_ERR_STUN_WRONG_SOFTWARE};
+  if (error == "STUN request didn't end in fingerprint") return {DERP_ERR_STUN_NO_FINGERPRINT};
   if (error == "STUN request had bogus fingerprint") return {DERP_ERR_STUN_FINGERPRINT};
   FAIL("unmapped Go error: " << error);
   return {};
@@ -196,11 +196,11 @@ TEST_CASE("stun.json crafted inputs: the specific error for each case", "[stun][
   CHECK(parse_binding_response(bytes_of(find("attr_len_overflow")), &result) == DERP_ERR_MALFORMED);
   CHECK(parse_binding_response(bytes_of(find("no_address_attr")), &result) == DERP_ERR_STUN_NO_ADDRESS);
   CHECK(parse_binding_response(bytes_of(find("short_19_bytes")), &result) == DERP_ERR_NOT_STUN);
-  CHECK(parse_tailscale_binding_request(bytes_of(find("request_wrong_software")), &txid) == DERP_ERR_UNSUPPORTED);
+  CHECK(parse_tailscale_binding_request(bytes_of(find("request_wrong_software")), &txid) == DERP_ERR_STUN_WRONG_SOFTWARE);
   CHECK(parse_tailscale_binding_request(bytes_of(find("request_bad_fingerprint")), &txid) ==
         DERP_ERR_STUN_FINGERPRINT);
   CHECK(parse_tailscale_binding_request(bytes_of(find("request_no_fingerprint")), &txid) ==
-        DERP_ERR_STUN_FINGERPRINT);
+        DERP_ERR_STUN_NO_FINGERPRINT);
 }
 
 TEST_CASE("stun.json derper_live: what derper answered, and what it ignored", "[stun][vectors]") {
