@@ -40,13 +40,17 @@ int Connection::receive(Bytes in, Nanos now) {
   server_.now_ = now;
   while (!in.empty()) {
     if (phase_ == Phase::Closing || phase_ == Phase::Closed) return DERP_OK;  // input after the end is ignored
-    if (phase_ == Phase::Http) {
-      std::size_t used = 0;
-      const int rc = on_http_bytes(in, &used, now);
-      in = in.subspan(used);
-      if (rc < 0) return rc;
-      continue;
-    }
+    if (phase_ != Phase::Http) return websocket_ ? on_websocket_bytes(in, now) : on_frame_bytes(in, now);
+    std::size_t used = 0;
+    const int rc = on_http_bytes(in, &used, now);
+    in = in.subspan(used);
+    if (rc < 0) return rc;
+  }
+  return DERP_OK;
+}
+
+int Connection::on_frame_bytes(Bytes in, Nanos now) {
+  while (!in.empty() && (phase_ == Phase::Handshake || phase_ == Phase::Running)) {
     std::size_t used = 0;
     frame::Frame frame;
     const int r = reader_.next(in, &used, &frame);
@@ -65,11 +69,39 @@ int Connection::receive(Bytes in, Nanos now) {
   return DERP_OK;
 }
 
+int Connection::on_websocket_bytes(Bytes in, Nanos now) {
+  // The WebSocket layer turns messages back into one DERP byte stream (reference §1.4); frames are cut from it
+  // exactly as on a raw connection.
+  std::size_t used = 0;
+  const int r = ws_->feed(in, &used, [&](Bytes piece) {
+    const int rc = on_frame_bytes(piece, now);
+    return rc < 0 ? rc : (phase_ == Phase::Closed || phase_ == Phase::Closing ? DERP_ERR_WS_CLOSED : DERP_OK);
+  });
+  if (phase_ == Phase::Closed || phase_ == Phase::Closing) return r < 0 ? r : DERP_OK;
+  if (r == 0) {
+    queue_websocket_control();  // pongs
+    return DERP_OK;
+  }
+  // The peer closed (1 = cleanly) or broke the WebSocket protocol: its close reply or our close frame goes out
+  // alone, after nothing else (RFC 6455 §5.5.1: no data after a close frame).
+  release_output(DropReason::gone_disconnected);
+  queue_websocket_control();
+  close(r == 1 ? CloseReason::transport_closed : CloseReason::protocol_error,
+        r == 1 ? "WebSocket closed by the peer" : "WebSocket: " + std::string(ws_->detail()), true);
+  return r == 1 ? DERP_OK : r;
+}
+
+void Connection::queue_websocket_control() {
+  const Bytes control = ws_->pending_control();
+  if (control.empty()) return;
+  if (queue_bytes(control, /*raw=*/true)) ws_->consume_control(control.size());
+}
+
 std::size_t Connection::output(std::span<Bytes> views) const {
   std::size_t n = 0;
   for (std::size_t i = out_head_; i < out_.size() && n < views.size(); ++i, ++n) {
     const OutItem& item = out_[i];
-    views[n] = Bytes(item.buffer->data() + item.offset, item.buffer->size - item.offset);
+    views[n] = Bytes(item.start() + item.offset, item.total() - item.offset);
   }
   pinned_ = n;
   return n;
@@ -82,12 +114,12 @@ void Connection::output_written(std::size_t n, Nanos now) {
   if (n > 0) output_stalled_since_ = now;
   while (n > 0 && out_head_ < out_.size()) {
     OutItem& item = out_[out_head_];
-    const std::size_t take = std::min<std::size_t>(n, item.buffer->size - item.offset);
+    const std::size_t take = std::min<std::size_t>(n, item.total() - item.offset);
     item.offset += static_cast<std::uint32_t>(take);
     n -= take;
     out_bytes_ -= take;
     server_.counters_.queued_bytes -= take;
-    if (item.offset < item.buffer->size) break;
+    if (item.offset < item.total()) break;
     if (item.kind == OutKind::disco || item.kind == OutKind::other) {
       const std::size_t packet = item.buffer->size - frame::kHeaderLen - DERP_KEY_LEN;
       server_.counters_.packets_sent++;
@@ -162,7 +194,7 @@ void Connection::tick(Nanos now) {
   }
 }
 
-bool Connection::queue_bytes(Bytes bytes) {
+bool Connection::queue_bytes(Bytes bytes, bool raw) {
   while (!bytes.empty()) {
     const std::size_t chunk = std::min<std::size_t>(bytes.size(), BufferPool::kClassCapacity[2]);
     OutBuffer* buffer = server_.pool_.take(chunk);
@@ -172,7 +204,7 @@ bool Connection::queue_bytes(Bytes bytes) {
     }
     std::memcpy(buffer->data(), bytes.data(), chunk);
     buffer->size = static_cast<std::uint32_t>(chunk);
-    push_output(buffer, OutKind::control);
+    push_output(buffer, OutKind::control, raw);
     bytes = bytes.subspan(chunk);
   }
   return true;
@@ -191,11 +223,22 @@ bool Connection::queue_control_frame(frame::FrameType type, Bytes payload) {
   return true;
 }
 
-void Connection::push_output(OutBuffer* buffer, OutKind kind) {
+void Connection::push_output(OutBuffer* buffer, OutKind kind, bool raw) {
+  std::uint8_t prefix = 0;
+  if (websocket_ && !raw) {
+    // Each frame becomes one binary message; its header goes into the headroom, so the frame is not copied.
+    http::WsHeaderBytes header{};
+    prefix = static_cast<std::uint8_t>(ws_->write_binary_header(buffer->size, header));
+    if (prefix == 0) {  // the WebSocket is closing: no more data may follow
+      server_.pool_.give(buffer);
+      return;
+    }
+    std::memcpy(buffer->data() - prefix, header.data(), prefix);
+  }
   if (out_bytes_ == 0) output_stalled_since_ = server_.now_;
-  out_.push_back(OutItem{buffer, 0, kind});
-  out_bytes_ += buffer->size;
-  server_.counters_.queued_bytes += buffer->size;
+  out_.push_back(OutItem{buffer, 0, kind, prefix});
+  out_bytes_ += buffer->size + prefix;
+  server_.counters_.queued_bytes += buffer->size + prefix;
 }
 
 void Connection::queue_packet(OutBuffer* buffer, PacketKind kind) {
@@ -252,8 +295,8 @@ void Connection::drop_queued(std::size_t index, DropReason reason) {
   server_.counters_.bytes_dropped[static_cast<std::size_t>(reason)][slot] += packet_len;
   queued_packets_[slot]--;
   queued_packet_bytes_ -= item.buffer->size;
-  out_bytes_ -= item.buffer->size;
-  server_.counters_.queued_bytes -= item.buffer->size;
+  out_bytes_ -= item.total();
+  server_.counters_.queued_bytes -= item.total();
   server_.pool_.give(item.buffer);
   out_.erase(out_.begin() + static_cast<std::ptrdiff_t>(index));
 }
@@ -294,6 +337,11 @@ void Connection::close(CloseReason reason, std::string detail, bool flush) {
   }
   head_.reset();
   reader_.reset();
+  if (ws_ && flush && ws_->can_send()) {
+    // A WebSocket ends with a close frame after whatever is queued (1001: the server is going away).
+    ws_->close(reason == CloseReason::server_shutdown ? http::kWsCloseGoingAway : http::kWsCloseNormal);
+    queue_websocket_control();
+  }
   if (flush && out_bytes_ > 0) {
     phase_ = Phase::Closing;
   } else {

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "frame/frame_types.hpp"
 #include "http/head.hpp"
 #include "http/head_reader.hpp"
+#include "http/websocket_stream.hpp"
 #include "server/counters.hpp"
 #include "server/options.hpp"
 #include "server/out_buffer.hpp"
@@ -97,8 +99,11 @@ class Connection {
   enum class OutKind : std::uint8_t { control, disco, other, pong };
   struct OutItem {
     OutBuffer* buffer;
-    std::uint32_t offset;  // bytes of this buffer already written
+    std::uint32_t offset;  // bytes of this item already written, prefix included
     OutKind kind;
+    std::uint8_t prefix;   // a WebSocket frame header written in the buffer's headroom, in front of data()
+    std::uint32_t total() const { return buffer->size + prefix; }
+    const std::uint8_t* start() const { return buffer->data() - prefix; }
   };
 
   Connection(Server& server, std::uint64_t id, const derp_addr& remote, Nanos now, Nanos keepalive_jitter);
@@ -106,6 +111,10 @@ class Connection {
   int on_http_bytes(Bytes in, std::size_t* used, Nanos now);
   int on_request(const http::RequestHead& request, Nanos now);
   int start_derp(const http::RequestHead& request, Nanos now);
+  int start_websocket(const http::RequestHead& request, Nanos now);
+  int on_frame_bytes(Bytes in, Nanos now);
+  int on_websocket_bytes(Bytes in, Nanos now);
+  void queue_websocket_control();
   int on_frame(const frame::Frame& frame, Nanos now);
   int on_client_info(const frame::Frame& frame, Nanos now);
   int on_send_packet(Bytes payload, Nanos now);
@@ -116,13 +125,14 @@ class Connection {
   int on_close_peer(Bytes payload, Nanos now);
 
   // Output. Each returns false only when memory for the output could not be had (the connection is then closed).
-  bool queue_bytes(Bytes bytes);  // HTTP responses and handshake frames
+  bool queue_bytes(Bytes bytes, bool raw = false);  // HTTP responses (raw) and handshake frames
   bool queue_control_frame(frame::FrameType type, Bytes payload);
   bool queue_http_response(int status, std::string_view reason, std::string_view headers, std::string_view body,
                            bool head_only, bool keep_alive);
   // Takes ownership of a buffer holding one whole RecvPacket frame; applies the queue limits and drop policy.
   void queue_packet(OutBuffer* buffer, PacketKind kind);
-  void push_output(OutBuffer* buffer, OutKind kind);
+  // raw: the bytes go out as they are; otherwise, on a WebSocket connection, they are wrapped in a binary message.
+  void push_output(OutBuffer* buffer, OutKind kind, bool raw = false);
   void drop_queued(std::size_t index, DropReason reason);
   void release_output(DropReason reason_for_packets);
 
@@ -140,6 +150,7 @@ class Connection {
 
   http::HeadReader head_;
   frame::FrameReader reader_;
+  std::unique_ptr<http::WebSocketStream> ws_;  // only on DERP-over-WebSocket connections
 
   frame::Key key_{};
   bool registered_ = false;

@@ -79,6 +79,7 @@ int Connection::on_client_info(const frame::Frame& f, Nanos now) {
   next_keepalive_ = now + server_.options_.keepalive_interval + keepalive_jitter_;
   server_.register_client(this);
   counters.accepts++;
+  if (websocket_) counters.websocket_accepts++;
 
   crypto::ServerInfo server_info;
   server_info.version = crypto::kInfoProtocolVersion;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "crypto/key_text.hpp"
+#include "http/websocket_handshake.hpp"
 #include "server/connection.hpp"
 #include "server/server.hpp"
 
@@ -109,9 +110,13 @@ int Connection::on_request(const http::RequestHead& req, Nanos now) {
     const bool derp_upgrade = upgrade && http::iequals(*upgrade, "derp");
     const bool websocket_upgrade = upgrade && http::iequals(*upgrade, "websocket");
     if (websocket_upgrade && req.headers.has_token("Sec-WebSocket-Protocol", "derp")) {
-      // TODO(issue 3): DERP over WebSocket (wslay). Refused clearly until then.
-      return answer(501, "Not Implemented", kTextPlain, "DERP over WebSocket is not supported by this server yet\n",
-                    false);
+      const http::WebSocketVerdict verdict = http::check_websocket_upgrade(req);
+      if (!verdict.ok()) {
+        return answer(verdict.http_status, verdict.http_status == 426 ? "Upgrade Required" : "Bad Request",
+                      std::string(kTextPlain) + std::string(verdict.headers), std::string(verdict.reason) + "\n",
+                      false);
+      }
+      return start_websocket(req, now);
     }
     // Very old clients sent "Upgrade: WebSocket" but spoke raw DERP; derper treats them as DERP (reference §1.4).
     if (!derp_upgrade && !websocket_upgrade) {
@@ -162,6 +167,24 @@ int Connection::start_derp(const http::RequestHead& req, Nanos now) {
     const std::string& head = server_.http_101_;
     if (!queue_bytes(Bytes(reinterpret_cast<const std::uint8_t*>(head.data()), head.size()))) return DERP_ERR_NO_MEMORY;
   }
+  if (!queue_bytes(Bytes(server_.server_key_frame_))) return DERP_ERR_NO_MEMORY;
+  phase_ = Phase::Handshake;
+  return DERP_OK;
+}
+
+int Connection::start_websocket(const http::RequestHead& req, Nanos now) {
+  (void)now;
+  const std::string response = http::websocket_upgrade_response(*req.headers.find("Sec-WebSocket-Key"));
+  if (!queue_bytes(Bytes(reinterpret_cast<const std::uint8_t*>(response.data()), response.size()), true)) {
+    return DERP_ERR_NO_MEMORY;
+  }
+  // From here every byte both ways travels inside WebSocket binary messages; the DERP handshake is the same as
+  // on a raw connection, ServerKey first, and there is no fast start (reference §1.4). A client's largest frame
+  // is a 256 KiB ClientInfo, so no message needs to be bigger than that.
+  ws_ = std::make_unique<http::WebSocketStream>(http::WebSocketRole::server, DERP_MAX_CLIENT_INFO_LEN + 64);
+  websocket_ = true;
+  const auto ideal = req.headers.find("Ideal-Node");
+  not_ideal_ = ideal && !ideal->empty();
   if (!queue_bytes(Bytes(server_.server_key_frame_))) return DERP_ERR_NO_MEMORY;
   phase_ = Phase::Handshake;
   return DERP_OK;
