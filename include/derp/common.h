@@ -85,7 +85,13 @@ DERP_EXPORT const char *derp_version_string(void);
   XX(TLS_SERVER_NAME, -126, "TLS client asked for a server name (SNI) this server does not serve")              \
   XX(UV_LISTEN, -140, "cannot bind or listen on the address (in use, not local, or not permitted)")              \
   XX(UV_LOOP, -141, "libuv event loop call failed")                                                              \
-  XX(UV_STATE, -142, "the server is not in a state that allows this call (already started or stopping)")
+  XX(UV_STATE, -142, "the server is not in a state that allows this call (already started or stopping)")         \
+  XX(WS_HANDSHAKE, -160, "WebSocket upgrade refused: bad request or 101 reply, or no \"derp\" subprotocol")      \
+  XX(WS_PROTOCOL, -161, "WebSocket frame breaks RFC 6455 (reserved bits, opcode, masking or fragmentation)")     \
+  XX(WS_TEXT_MESSAGE, -162, "WebSocket text message: DERP travels in binary messages only")                      \
+  XX(WS_TOO_LARGE, -163, "WebSocket message payload exceeds the configured bound")                               \
+  XX(WS_CLOSED, -164, "WebSocket peer closed with a status other than 1000 or 1001")                             \
+  XX(WS_NOT_OPEN, -165, "WebSocket stream is closing, closed or failed: nothing more may be sent")
 
 typedef enum derp_error {
   DERP_OK = 0,

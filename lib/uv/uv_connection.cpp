@@ -1,0 +1,400 @@
+#include "uv/uv_connection.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+
+#include "common/address.hpp"
+#include "uv/socket_address.hpp"
+
+namespace derp::uv {
+
+namespace {
+
+using server::LogLevel;
+using server::Phase;
+
+// Views taken from the core per write: a burst of WireGuard-sized packets goes out in one writev.
+constexpr std::size_t kMaxViews = 32;
+// Reads are fed to the core in slices of this size, with the connections they made ready written out between
+// slices. One 64 KiB read can hold ~60 packets of 1 KB for the same receiver, and the core's per-receiver queue
+// holds 32 (reference §4.3): fed whole, the read would overflow that queue although the receiver's socket is
+// free. 4 KiB holds at most 32 frames of 128 bytes (a 91-byte packet + key + header).
+constexpr std::size_t kReceiveSlice = 4096;
+// A TLS write buffer larger than this is given back after its write, so an idle connection keeps only a small one.
+constexpr std::size_t kRetainedTlsWriteBuffer = 4096;
+
+std::size_t to_uv_bufs(const std::array<Bytes, kMaxViews>& views, std::size_t n, std::array<uv_buf_t, kMaxViews>* bufs) {
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    (*bufs)[i] = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(views[i].data())),
+                             static_cast<unsigned>(views[i].size()));
+    total += views[i].size();
+  }
+  return total;
+}
+
+bool is_closing_phase(Phase p) { return p == Phase::Closing || p == Phase::Closed; }
+
+}  // namespace
+
+void serve_ready(server::Server& core, Nanos now) {
+  core.drain_ready([now](server::Connection& c) {
+    if (auto* conn = static_cast<UvConnection*>(c.user_data)) conn->service(now);
+  });
+}
+
+UvConnection::UvConnection(ConnectionContext& context) : ctx_(context) {}
+
+int UvConnection::accept_from(uv_stream_t* listener) {
+  uv_tcp_init(ctx_.loop, &tcp_);
+  tcp_.data = this;
+  ++handles_open_;
+  uv_timer_init(ctx_.loop, &timer_);
+  timer_.data = this;
+  ++handles_open_;
+  write_req_.data = this;
+  return uv_accept(listener, stream());
+}
+
+void UvConnection::start(Nanos now) {
+  tune_socket();
+  sockaddr_storage peer;
+  int len = sizeof peer;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    remote_ = from_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
+  }
+  if (ctx_.tls != nullptr) {
+    if (const int rc = tls::Session::create_server(*ctx_.tls, &tls_); rc != DERP_OK) {
+      log(LogLevel::Warn, std::string("no TLS session: ") + derp_strerror(rc));
+      close_transport("");
+      return;
+    }
+  }
+  core_ = ctx_.core->accept(remote_, now);
+  core_->user_data = this;
+  if (const int rc = uv_read_start(stream(), on_alloc, on_read); rc != 0) {
+    close_transport(uv_strerror(rc));
+    return;
+  }
+  service(now);
+}
+
+void UvConnection::tune_socket() {
+  // Small frames must not wait for Nagle: DERP carries interactive traffic.
+  uv_tcp_nodelay(&tcp_, 1);
+  // derper's listener keep-alive (10 min) and TCP_USER_TIMEOUT (15 s) find dead peers after the handshake, when
+  // the server no longer reads with a deadline (reference §1.7, §4.5).
+  if (ctx_.tcp_keepalive > 0) {
+    const auto seconds = std::max<Nanos>(1, ctx_.tcp_keepalive / server::kSecond);
+    uv_tcp_keepalive(&tcp_, 1, static_cast<unsigned>(seconds));
+  }
+#ifdef TCP_USER_TIMEOUT
+  if (ctx_.tcp_user_timeout > 0) {
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) {
+      const unsigned ms = static_cast<unsigned>(ctx_.tcp_user_timeout / server::kMillisecond);
+      setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+    }
+  }
+#endif
+}
+
+void UvConnection::log(LogLevel level, std::string_view text) const {
+  if (ctx_.log) ctx_.log(level, format_addr(remote_) + ": " + std::string(text));
+}
+
+// ---- reading ---------------------------------------------------------------------------------------------------
+
+void UvConnection::on_alloc(uv_handle_t* handle, std::size_t /*suggested*/, uv_buf_t* buf) {
+  auto* self = static_cast<UvConnection*>(handle->data);
+  *buf = uv_buf_init(reinterpret_cast<char*>(self->ctx_.read_buffer.data()),
+                     static_cast<unsigned>(self->ctx_.read_buffer.size()));
+}
+
+void UvConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<UvConnection*>(s->data);
+  if (nread == 0 || self->closing_) return;  // 0: nothing to read after all (EAGAIN)
+  if (nread < 0) {
+    // EOF or a reset: the peer is gone; Server::remove (after the handles close) tells the core.
+    self->close_transport(nread == UV_EOF ? "" : uv_strerror(static_cast<int>(nread)));
+    return;
+  }
+  const Nanos now = monotonic_now();
+  const Bytes in(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
+  if (self->tls_) {
+    self->receive_tls(in, now);
+  } else {
+    self->feed_core(in, now);
+  }
+  self->service(now);
+  serve_ready(*self->ctx_.core, now);
+}
+
+// Plaintext to the core, slice by slice (kReceiveSlice). Errors show in the phase, which service() follows.
+void UvConnection::feed_core(Bytes in, Nanos now) {
+  while (!in.empty() && !is_closing_phase(core_->phase())) {
+    const std::size_t n = std::min(in.size(), kReceiveSlice);
+    core_->receive(in.first(n), now);
+    in = in.subspan(n);
+    serve_ready(*ctx_.core, now);  // this connection included
+    if (closing_) return;
+  }
+}
+
+void UvConnection::receive_tls(Bytes in, Nanos now) {
+  const MutableBytes plain = ctx_.plaintext_buffer;
+  for (;;) {
+    std::size_t used = 0;
+    if (!in.empty()) {
+      if (const int rc = tls_->feed_ciphertext(in, &used); rc != DERP_OK) {
+        fail_tls(rc);
+        return;
+      }
+      in = in.subspan(used);
+    }
+    bool got_any = false;
+    while (!closing_ && !is_closing_phase(core_->phase())) {
+      std::size_t got = 0;
+      const int rc = tls_->read_plaintext(plain, &got);
+      if (rc == DERP_ERR_TLS_CLOSED) {
+        close_transport("");  // the client's close_notify: same as EOF
+        return;
+      }
+      if (rc != DERP_OK) {
+        fail_tls(rc);
+        return;
+      }
+      if (got == 0) break;
+      got_any = true;
+      feed_core(Bytes(plain.data(), got), now);
+      if (closing_) return;
+    }
+    if (in.empty() || closing_ || is_closing_phase(core_->phase())) return;
+    if (used == 0 && !got_any) {
+      // The session took nothing and gave nothing: it cannot make progress on this input.
+      fail_tls(DERP_ERR_TLS_PROTOCOL);
+      return;
+    }
+  }
+}
+
+void UvConnection::fail_tls(int code) {
+  const std::string& detail = tls_->error_detail();
+  log(LogLevel::Info, std::string("TLS: ") + derp_strerror(code) + (detail.empty() ? "" : " (" + detail + ")"));
+  // An alert may be waiting; it helps the peer to see why. Best effort, no waiting for it.
+  if (!write_in_flight_) {
+    const Bytes alert = tls_->pending_ciphertext();
+    if (!alert.empty()) {
+      uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(alert.data())),
+                               static_cast<unsigned>(alert.size()));
+      uv_try_write(stream(), &b, 1);
+    }
+  }
+  close_transport("");
+}
+
+// ---- writing ---------------------------------------------------------------------------------------------------
+
+void UvConnection::service(Nanos now) {
+  if (closing_ || core_ == nullptr) return;
+  if (core_->phase() == Phase::Closed && !tls_) {
+    // Whatever the core discarded may be under a write in flight: close now, before libuv touches it again.
+    close_transport("");
+    return;
+  }
+  if (tls_) {
+    flush_tls(now);
+  } else {
+    flush_plain(now);
+  }
+  if (closing_) return;
+  const Phase phase = core_->phase();
+  if (phase == Phase::Closed) {
+    if (!tls_) {
+      close_transport("");
+      return;
+    }
+    finish_tls();
+    if (closing_) return;
+  }
+  if (is_closing_phase(phase) && linger_deadline_ == server::kNever) linger_deadline_ = now + ctx_.close_linger;
+  arm_timer(now);
+}
+
+void UvConnection::flush_plain(Nanos now) {
+  std::array<Bytes, kMaxViews> views;
+  std::array<uv_buf_t, kMaxViews> bufs;
+  while (!write_in_flight_ && core_->output_size() > 0) {
+    std::size_t n = core_->output(views);
+    std::size_t total = to_uv_bufs(views, n, &bufs);
+    int written = uv_try_write(stream(), bufs.data(), static_cast<unsigned>(n));
+    if (written == UV_EAGAIN) written = 0;
+    if (written < 0) {
+      close_transport(uv_strerror(written));
+      return;
+    }
+    core_->output_written(static_cast<std::size_t>(written), now);
+    if (static_cast<std::size_t>(written) == total) continue;
+    // The socket is full: libuv writes the rest when it can. The core keeps these buffers unchanged until
+    // output_written, so the views stay valid without a copy.
+    n = core_->output(views);
+    total = to_uv_bufs(views, n, &bufs);
+    if (const int rc = uv_write(&write_req_, stream(), bufs.data(), static_cast<unsigned>(n), on_write); rc != 0) {
+      close_transport(uv_strerror(rc));
+      return;
+    }
+    write_in_flight_ = true;
+    in_flight_bytes_ = total;
+  }
+}
+
+void UvConnection::flush_tls(Nanos now) {
+  while (!write_in_flight_ && !closing_) {
+    const bool moved = move_plaintext_into_tls(now);
+    if (closing_) return;
+    const bool sent_all = send_ciphertext();
+    if (!sent_all || !moved) return;
+  }
+}
+
+// Feeds core output to the session while it accepts; true when some was taken.
+bool UvConnection::move_plaintext_into_tls(Nanos now) {
+  if (!tls_->handshake_done() || tls_finishing_) return false;
+  std::array<Bytes, kMaxViews> views;
+  bool moved = false;
+  while (core_->output_size() > 0) {
+    const std::size_t n = core_->output(views);
+    std::size_t accepted_total = 0;
+    bool session_full = false;
+    int rc = DERP_OK;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::size_t accepted = 0;
+      rc = tls_->write_plaintext(views[i], &accepted);
+      accepted_total += accepted;
+      if (rc != DERP_OK || accepted < views[i].size()) {
+        session_full = true;
+        break;
+      }
+    }
+    core_->output_written(accepted_total, now);
+    if (rc != DERP_OK) {
+      fail_tls(rc);
+      return false;
+    }
+    if (accepted_total > 0) moved = true;
+    if (session_full) break;
+  }
+  return moved;
+}
+
+// Sends the session's ciphertext: what the socket takes now, the rest as one write of an owned copy. True when
+// everything went out at once.
+bool UvConnection::send_ciphertext() {
+  Bytes pending = tls_->pending_ciphertext();
+  if (pending.empty()) return true;
+  uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(pending.data())),
+                           static_cast<unsigned>(pending.size()));
+  int written = uv_try_write(stream(), &b, 1);
+  if (written == UV_EAGAIN) written = 0;
+  if (written < 0) {
+    close_transport(uv_strerror(written));
+    return false;
+  }
+  tls_->consume_ciphertext(static_cast<std::size_t>(written));
+  pending = tls_->pending_ciphertext();
+  if (pending.empty()) return true;
+  tls_write_buffer_.assign(pending.begin(), pending.end());
+  tls_->consume_ciphertext(pending.size());
+  b = uv_buf_init(reinterpret_cast<char*>(tls_write_buffer_.data()), static_cast<unsigned>(tls_write_buffer_.size()));
+  if (const int rc = uv_write(&write_req_, stream(), &b, 1, on_write); rc != 0) {
+    close_transport(uv_strerror(rc));
+    return false;
+  }
+  write_in_flight_ = true;
+  in_flight_bytes_ = tls_write_buffer_.size();
+  return false;
+}
+
+// The core is done with a TLS connection: say close_notify (RFC 5246 §7.2.1), send it, then close.
+void UvConnection::finish_tls() {
+  if (!tls_finishing_) {
+    tls_finishing_ = true;
+    if (tls_->handshake_done() && tls_->error() == 0) tls_->close_notify();
+  }
+  if (!write_in_flight_ && !send_ciphertext()) return;
+  if (!write_in_flight_ && !closing_) close_transport("");
+}
+
+void UvConnection::on_write(uv_write_t* req, int status) {
+  auto* self = static_cast<UvConnection*>(req->data);
+  self->write_in_flight_ = false;
+  if (self->closing_) return;  // UV_ECANCELED from close_transport, or a write that ended as the handle closed
+  if (status < 0) {
+    self->close_transport(uv_strerror(status));
+    return;
+  }
+  const Nanos now = monotonic_now();
+  if (!self->tls_) {
+    self->core_->output_written(self->in_flight_bytes_, now);
+  } else if (self->tls_write_buffer_.capacity() > kRetainedTlsWriteBuffer) {
+    std::vector<std::uint8_t>().swap(self->tls_write_buffer_);
+  }
+  self->in_flight_bytes_ = 0;
+  self->service(now);
+  serve_ready(*self->ctx_.core, now);
+}
+
+// ---- time ------------------------------------------------------------------------------------------------------
+
+void UvConnection::arm_timer(Nanos now) {
+  // A closing connection waits only for its last bytes, and not forever. (The core's own deadline is not used
+  // then: it only tracks the write timeout, which close_linger bounds here.)
+  const Nanos deadline = is_closing_phase(core_->phase()) ? linger_deadline_ : core_->deadline();
+  if (deadline == armed_deadline_) return;  // the packet path re-services often; the timer is already right
+  armed_deadline_ = deadline;
+  if (deadline == server::kNever) {
+    uv_timer_stop(&timer_);
+  } else {
+    uv_timer_start(&timer_, on_timer, millis_until(deadline, now), 0);
+  }
+}
+
+void UvConnection::on_timer(uv_timer_t* timer) {
+  auto* self = static_cast<UvConnection*>(timer->data);
+  self->armed_deadline_ = server::kNever;
+  if (self->closing_ || self->core_ == nullptr) return;
+  const Nanos now = monotonic_now();
+  if (is_closing_phase(self->core_->phase()) || self->tls_finishing_) {
+    if (now >= self->linger_deadline_) {
+      self->log(LogLevel::Info, "closing output did not drain within the linger time; dropping it");
+      self->close_transport("");
+      return;
+    }
+  } else {
+    self->core_->tick(now);
+  }
+  self->service(now);
+  serve_ready(*self->ctx_.core, now);
+}
+
+// ---- closing ---------------------------------------------------------------------------------------------------
+
+void UvConnection::close_transport(std::string_view why) {
+  if (closing_) return;
+  closing_ = true;
+  if (!why.empty()) log(LogLevel::Debug, std::string("transport: ") + std::string(why));
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_handle_closed);
+}
+
+void UvConnection::on_handle_closed(uv_handle_t* handle) {
+  auto* self = static_cast<UvConnection*>(handle->data);
+  if (--self->handles_open_ > 0) return;
+  self->ctx_.on_closed(self);  // frees self
+}
+
+}  // namespace derp::uv

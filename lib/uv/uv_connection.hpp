@@ -1,0 +1,114 @@
+// One accepted TCP connection bound to its sans-IO server Connection: reads go in (through TLS when configured),
+// pending output goes out, one timer follows the core's deadline, and the transport is closed when the core says
+// so (connection.hpp, "Host loop, per connection").
+//
+// Memory: an idle connection holds its two libuv handles, one embedded write request and the core's state; no read
+// buffer (reads land in the loop-wide buffer of ConnectionContext, and the core copies what it keeps) and no write
+// buffer (plain writes point into the core's output buffers, which stay put until output_written). A TLS connection
+// adds its mbedTLS session and, while a write is in flight, a copy of that ciphertext.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <uv.h>
+
+#include "common/bytes.hpp"
+#include "server/server.hpp"
+#include "tls/server_config.hpp"
+#include "tls/session.hpp"
+#include "uv/clock.hpp"
+
+namespace derp::uv {
+
+class UvConnection;
+
+// What every connection of one UvServer shares. Owned by the UvServer; outlives its connections.
+struct ConnectionContext {
+  uv_loop_t* loop = nullptr;
+  server::Server* core = nullptr;
+  const tls::ServerConfig* tls = nullptr;  // null: plain TCP
+  // Loop-wide buffers, used only between a libuv read callback's start and end (one callback runs at a time).
+  MutableBytes read_buffer;
+  MutableBytes plaintext_buffer;  // TLS only: decrypted bytes on their way to the core
+  Nanos tcp_keepalive = 0;        // 0: off
+  Nanos tcp_user_timeout = 0;     // 0: the kernel's default
+  Nanos close_linger = 0;         // how long a closing connection may take to flush its last bytes
+  // Both handles are closed: the owner removes the core connection and frees the UvConnection.
+  std::function<void(UvConnection*)> on_closed;
+  std::function<void(server::LogLevel, std::string_view)> log;
+};
+
+class UvConnection {
+ public:
+  explicit UvConnection(ConnectionContext& context);
+  UvConnection(const UvConnection&) = delete;
+  UvConnection& operator=(const UvConnection&) = delete;
+
+  // Initialises the handles and takes the pending connection from `listener`. A libuv error code (< 0) means the
+  // caller must close_transport() and wait for on_closed.
+  int accept_from(uv_stream_t* listener);
+  // Socket options, the TLS session, the core connection, reading. Failures close the transport.
+  void start(Nanos now);
+
+  // Moves output, follows the core's phase, re-arms the timer. Called after every event on this connection and
+  // for every connection Server::drain_ready hands out.
+  void service(Nanos now);
+
+  // Closes both handles (idempotent); on_closed follows from the loop.
+  void close_transport(std::string_view why);
+
+  server::Connection* core() const { return core_; }
+  bool closing() const { return closing_; }
+
+ private:
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  void tune_socket();
+  void log(server::LogLevel level, std::string_view text) const;
+
+  void feed_core(Bytes plaintext, Nanos now);
+  void receive_tls(Bytes ciphertext, Nanos now);
+  void fail_tls(int code);
+  void flush_plain(Nanos now);
+  void flush_tls(Nanos now);
+  bool move_plaintext_into_tls(Nanos now);
+  bool send_ciphertext();
+  void finish_tls();
+  void arm_timer(Nanos now);
+
+  static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_timer(uv_timer_t* timer);
+  static void on_handle_closed(uv_handle_t* handle);
+
+  ConnectionContext& ctx_;
+  server::Connection* core_ = nullptr;
+  std::unique_ptr<tls::Session> tls_;
+  derp_addr remote_{};
+
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  uv_write_t write_req_{};
+  // Plain: core output bytes the write in flight covers (output_written in its callback). TLS: the ciphertext it
+  // sends, owned here because the session's pending buffer may move once consumed.
+  std::size_t in_flight_bytes_ = 0;
+  std::vector<std::uint8_t> tls_write_buffer_;
+
+  Nanos armed_deadline_ = server::kNever;
+  Nanos linger_deadline_ = server::kNever;
+  int handles_open_ = 0;
+  bool write_in_flight_ = false;
+  bool closing_ = false;
+  bool tls_finishing_ = false;
+};
+
+// Services every connection the core marked ready (other connections' packets, closes from elsewhere, shutdown).
+// Call after anything that fed the core.
+void serve_ready(server::Server& core, Nanos now);
+
+}  // namespace derp::uv

@@ -1,0 +1,251 @@
+#include "uv/uv_server.hpp"
+
+#include <new>
+#include <stdexcept>
+#include <utility>
+
+#include "common/address.hpp"
+#include "crypto/key_text.hpp"
+
+namespace derp::uv {
+
+namespace {
+
+using server::LogLevel;
+
+// Every read lands here first; 64 KiB is the most a TCP read usually returns and the largest UDP datagram.
+constexpr std::size_t kReadBufferSize = 64 * 1024;
+// One TLS record's plaintext (RFC 8446 §5.1: at most 2^14 bytes); read_plaintext hands out one record at a time.
+constexpr std::size_t kPlaintextBufferSize = 16 * 1024;
+
+int parse_all(const std::vector<std::string>& texts, std::vector<ListenAddress>* out, std::string* detail) {
+  for (const std::string& text : texts) {
+    ListenAddress where;
+    if (parse_listen_address(text, &where) != DERP_OK) {
+      *detail = "listen address \"" + text + "\" is not ip:port, [ip6]:port or :port";
+      return DERP_ERR_ADDRESS;
+    }
+    out->push_back(where);
+  }
+  return DERP_OK;
+}
+
+}  // namespace
+
+int UvServer::create(uv_loop_t* loop, UvServerOptions options, std::unique_ptr<UvServer>* out,
+                     std::string* detail) {
+  std::vector<ListenAddress> tcp_where;
+  std::vector<ListenAddress> stun_where;
+  if (int rc = parse_all(options.tcp_listen, &tcp_where, detail); rc != DERP_OK) return rc;
+  if (int rc = parse_all(options.stun_listen, &stun_where, detail); rc != DERP_OK) return rc;
+
+  std::unique_ptr<server::Server> core;
+  try {
+    core = std::make_unique<server::Server>(std::move(options.core));
+  } catch (const std::invalid_argument&) {
+    *detail = "the server needs a non-zero private key";
+    return DERP_ERR_INVALID_ARGUMENT;
+  } catch (const std::bad_alloc&) {
+    return DERP_ERR_NO_MEMORY;
+  }
+
+  std::unique_ptr<uv_loop_t> own_loop;
+  if (loop == nullptr) {
+    own_loop = std::make_unique<uv_loop_t>();
+    if (const int rc = uv_loop_init(own_loop.get()); rc != 0) {
+      *detail = std::string("uv_loop_init: ") + uv_strerror(rc);
+      return DERP_ERR_UV_LOOP;
+    }
+    loop = own_loop.get();
+  }
+  std::unique_ptr<UvServer> s(new UvServer(loop, std::move(own_loop), std::move(options), std::move(core)));
+  s->tcp_where_ = std::move(tcp_where);
+  s->stun_where_ = std::move(stun_where);
+  *out = std::move(s);
+  return DERP_OK;
+}
+
+UvServer::UvServer(uv_loop_t* loop, std::unique_ptr<uv_loop_t> own_loop, UvServerOptions options,
+                   std::unique_ptr<server::Server> core)
+    : loop_(loop),
+      own_loop_(std::move(own_loop)),
+      options_(std::move(options)),
+      core_(std::move(core)),
+      limiter_(options_.accept_rate, options_.accept_burst),
+      read_buffer_(kReadBufferSize),
+      plaintext_buffer_(options_.tls != nullptr ? kPlaintextBufferSize : 0) {
+  context_.loop = loop_;
+  context_.core = core_.get();
+  context_.tls = options_.tls;
+  context_.read_buffer = MutableBytes(read_buffer_);
+  context_.plaintext_buffer = MutableBytes(plaintext_buffer_);
+  context_.tcp_keepalive = options_.tcp_keepalive;
+  context_.tcp_user_timeout = options_.tcp_user_timeout;
+  context_.close_linger = options_.close_linger;
+  context_.on_closed = [this](UvConnection* conn) { on_connection_closed(conn); };
+  context_.log = [this](LogLevel level, std::string_view text) { log(level, std::string(text)); };
+}
+
+UvServer::~UvServer() {
+  on_stopped_ = nullptr;  // the host is tearing down: no callbacks into it
+  if (state_ != State::Stopped) close();
+  // libuv frees nothing of ours, but it must be done with every handle before their memory goes; closes
+  // complete within one loop iteration.
+  while (state_ != State::Stopped) uv_run(loop_, UV_RUN_NOWAIT);
+  if (own_loop_) {
+    uv_run(own_loop_.get(), UV_RUN_NOWAIT);
+    uv_loop_close(own_loop_.get());
+  }
+}
+
+void UvServer::log(LogLevel level, const std::string& text) const {
+  if (core_->options().log) core_->options().log(level, text);
+}
+
+int UvServer::listen(std::string* detail) {
+  if (state_ != State::Created) {
+    *detail = "listen() was already called, or the server is stopping";
+    return DERP_ERR_UV_STATE;
+  }
+  state_ = State::Listening;
+  auto fail = [&](int rc) {
+    close();  // whatever was bound goes again
+    return rc;
+  };
+  for (const ListenAddress& where : tcp_where_) {
+    std::unique_ptr<UvListener> l;
+    const int rc = UvListener::open(
+        loop_, where, [this](uv_stream_t* listener) { on_connection(listener); }, &l, detail);
+    if (rc != DERP_OK) return fail(rc);
+    tcp_bound_.push_back(l->address());
+    listeners_.push_back(std::move(l));
+  }
+  for (const ListenAddress& where : stun_where_) {
+    std::unique_ptr<UvStunListener> l;
+    const int rc = UvStunListener::open(loop_, where, MutableBytes(read_buffer_), &core_->counters(), &l, detail);
+    if (rc != DERP_OK) return fail(rc);
+    stun_bound_.push_back(l->address());
+    stun_.push_back(std::move(l));
+  }
+  for (const derp_addr& a : tcp_bound_) {
+    log(LogLevel::Info, "listening on " + format_addr(a) + (options_.tls != nullptr ? " (TLS)" : " (plain HTTP)"));
+  }
+  for (const derp_addr& a : stun_bound_) log(LogLevel::Info, "STUN on UDP " + format_addr(a));
+  return DERP_OK;
+}
+
+int UvServer::run() { return uv_run(loop_, UV_RUN_DEFAULT); }
+
+void UvServer::on_connection(uv_stream_t* listener) {
+  auto* conn = new UvConnection(context_);
+  connections_.insert(conn);
+  if (const int rc = conn->accept_from(listener); rc != 0) {
+    log(LogLevel::Warn, std::string("accept: ") + uv_strerror(rc));
+    conn->close_transport("");
+    return;
+  }
+  const Nanos now = monotonic_now();
+  if (state_ != State::Listening) {
+    conn->close_transport("");
+    return;
+  }
+  // Over the limit: accepted and closed at once, so the client sees a quick failure (reference §4.9).
+  if (!limiter_.allow(now)) {
+    accept_counters_.rejected++;
+    log(LogLevel::Debug, "connection over the accept limit closed");
+    conn->close_transport("");
+    return;
+  }
+  accept_counters_.accepted++;
+  conn->start(now);
+  serve_ready(*core_, now);
+}
+
+void UvServer::on_connection_closed(UvConnection* conn) {
+  const Nanos now = monotonic_now();
+  if (conn->core() != nullptr) core_->remove(conn->core(), now);
+  connections_.erase(conn);
+  delete conn;
+  // Removing a client may have queued PeerGone frames for others.
+  serve_ready(*core_, now);
+  maybe_finish();
+}
+
+void UvServer::close_listeners() {
+  if (listeners_closed_) return;
+  listeners_closed_ = true;
+  for (auto& l : listeners_) {
+    ++handle_closes_pending_;
+    l->close([this] {
+      --handle_closes_pending_;
+      maybe_finish();
+    });
+  }
+  for (auto& l : stun_) {
+    ++handle_closes_pending_;
+    l->close([this] {
+      --handle_closes_pending_;
+      maybe_finish();
+    });
+  }
+}
+
+void UvServer::shutdown(std::uint32_t reconnect_in_ms, std::uint32_t try_for_ms, std::function<void()> on_stopped) {
+  if (state_ == State::Stopped) {
+    if (on_stopped) on_stopped();
+    return;
+  }
+  if (on_stopped) on_stopped_ = std::move(on_stopped);
+  if (state_ == State::Draining || state_ == State::Closing) return;
+  state_ = State::Draining;
+  close_listeners();
+  log(LogLevel::Info, "shutting down: " + std::to_string(connections_.size()) + " connections to drain");
+  const Nanos now = monotonic_now();
+  core_->shutdown(reconnect_in_ms, try_for_ms, now);
+  serve_ready(*core_, now);
+  uv_timer_init(loop_, &grace_timer_);
+  grace_timer_.data = this;
+  grace_timer_open_ = true;
+  uv_timer_start(&grace_timer_, [](uv_timer_t* t) { static_cast<UvServer*>(t->data)->close(); },
+                 millis_until(now + options_.shutdown_grace, now), 0);
+  maybe_finish();
+}
+
+void UvServer::close(std::function<void()> on_stopped) {
+  if (state_ == State::Stopped) {
+    if (on_stopped) on_stopped();
+    return;
+  }
+  if (on_stopped) on_stopped_ = std::move(on_stopped);
+  if (state_ == State::Draining && !connections_.empty()) {
+    log(LogLevel::Info, "closing " + std::to_string(connections_.size()) + " connections that did not drain");
+  }
+  state_ = State::Closing;
+  close_listeners();
+  if (grace_timer_open_ && !grace_timer_closing_) uv_timer_stop(&grace_timer_);
+  for (UvConnection* conn : connections_) conn->close_transport("");  // frees nothing synchronously
+  maybe_finish();
+}
+
+void UvServer::maybe_finish() {
+  if (state_ != State::Draining && state_ != State::Closing) return;
+  if (!connections_.empty()) return;
+  if (grace_timer_open_) {
+    if (!grace_timer_closing_) {
+      grace_timer_closing_ = true;
+      uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), [](uv_handle_t* h) {
+        auto* self = static_cast<UvServer*>(h->data);
+        self->grace_timer_open_ = false;
+        self->maybe_finish();
+      });
+    }
+    return;
+  }
+  if (handle_closes_pending_ > 0) return;
+  state_ = State::Stopped;
+  log(LogLevel::Info, "stopped");
+  std::function<void()> done = std::move(on_stopped_);
+  if (done) done();
+}
+
+}  // namespace derp::uv

@@ -1,0 +1,146 @@
+// The libuv driver for the DERP server core: TCP listeners (optionally TLS), one UvConnection per accepted socket,
+// STUN over UDP, an accept limiter, and a graceful shutdown. Everything runs on one uv_loop_t thread; the core is
+// sans-IO (server.hpp) and this is one host of it among possible others.
+//
+//   auto server = UvServer::create(loop, options, &server, &detail);   // nothing bound yet
+//   server->listen(&detail);                                           // binds TCP and UDP; ports may be 0
+//   uv_run(loop, UV_RUN_DEFAULT);                                      // serve until stopped
+//   server->shutdown(...)  (from a signal or timer callback)          // Restarting to clients, drain, stop
+//
+// Thread-safety: none. Every call, and the destructor, on the loop's thread. A server that owns its loop must not
+// be destroyed from inside one of that loop's callbacks (on_stopped included): its destructor closes the loop.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <uv.h>
+
+#include "server/server.hpp"
+#include "tls/server_config.hpp"
+#include "uv/accept_limiter.hpp"
+#include "uv/clock.hpp"
+#include "uv/uv_connection.hpp"
+#include "uv/uv_listener.hpp"
+#include "uv/uv_stun.hpp"
+
+namespace derp::uv {
+
+struct UvServerOptions {
+  // The core's options: key, timeouts, queues, admission hook, log sink (the driver logs through it too).
+  server::ServerOptions core;
+
+  // TCP listen addresses in derper's -a form: "ip:port", "[ip6]:port", ":port" (every address, both families).
+  // Port 0 picks a free port; tcp_addresses() tells which.
+  std::vector<std::string> tcp_listen;
+  // Non-null: every TCP listener speaks TLS with this configuration, which must outlive the server.
+  const tls::ServerConfig* tls = nullptr;
+  // UDP addresses for the STUN responder, same forms. Empty: no STUN.
+  std::vector<std::string> stun_listen;
+
+  // Accept limiter (derper -accept-connection-limit / -accept-connection-burst). derper applies it to its TLS
+  // listener only; here it covers every TCP listener of this server.
+  double accept_rate = AcceptLimiter::kUnlimited;
+  std::uint64_t accept_burst = std::numeric_limits<std::uint64_t>::max();
+
+  Nanos tcp_keepalive = 10 * 60 * server::kSecond;  // derper -tcp-keepalive-time; 0 = off
+  Nanos tcp_user_timeout = 15 * server::kSecond;    // derper -tcp-user-timeout (Linux); 0 = kernel default
+  // How long a closing connection may take to flush its last output (an HTTP answer, a Restarting frame).
+  Nanos close_linger = 5 * server::kSecond;
+  // shutdown(): how long clients get to drain before every connection is closed.
+  Nanos shutdown_grace = 2 * server::kSecond;
+};
+
+// Accept limiter results (derper's tls_listener counters).
+struct AcceptCounters {
+  std::uint64_t accepted = 0;
+  std::uint64_t rejected = 0;
+};
+
+class UvServer {
+ public:
+  // Builds the core; binds nothing. loop = nullptr: the server makes its own loop (run() drives it).
+  // DERP_OK, DERP_ERR_INVALID_ARGUMENT (zero key), DERP_ERR_ADDRESS (a listen address; *detail names it),
+  // DERP_ERR_UV_LOOP.
+  static int create(uv_loop_t* loop, UvServerOptions options, std::unique_ptr<UvServer>* out, std::string* detail);
+
+  // Closes everything still open, running the loop (UV_RUN_NOWAIT) until libuv has released the handles.
+  ~UvServer();
+  UvServer(const UvServer&) = delete;
+  UvServer& operator=(const UvServer&) = delete;
+
+  // Binds every TCP and UDP address and starts accepting. On failure nothing stays bound: DERP_ERR_UV_LISTEN with
+  // *detail; DERP_ERR_UV_STATE when called twice or after stopping.
+  int listen(std::string* detail);
+
+  // The addresses actually bound (ports resolved), in the order given.
+  const std::vector<derp_addr>& tcp_addresses() const { return tcp_bound_; }
+  const std::vector<derp_addr>& stun_addresses() const { return stun_bound_; }
+
+  // Graceful stop: listeners close, clients get Restarting(reconnect_in_ms, try_for_ms), HTTP connections close,
+  // connections drain for up to shutdown_grace, then the rest are closed. on_stopped runs once every handle of
+  // the server is closed; the loop then ends by itself unless the host has handles of its own.
+  void shutdown(std::uint32_t reconnect_in_ms, std::uint32_t try_for_ms, std::function<void()> on_stopped = {});
+  // Immediate stop: every connection and listener closed now. on_stopped as above.
+  void close(std::function<void()> on_stopped = {});
+  bool stopped() const { return state_ == State::Stopped; }
+
+  // Own loop only: runs it until the server stops (returns uv_run's result).
+  int run();
+  uv_loop_t* loop() const { return loop_; }
+
+  server::Server& core() { return *core_; }
+  const server::Counters& counters() const { return core_->counters(); }
+  const AcceptCounters& accept_counters() const { return accept_counters_; }
+  // UvConnections alive, including ones whose handles are closing.
+  std::size_t connection_count() const { return connections_.size(); }
+
+ private:
+  enum class State { Created, Listening, Draining, Closing, Stopped };
+
+  UvServer(uv_loop_t* loop, std::unique_ptr<uv_loop_t> own_loop, UvServerOptions options,
+           std::unique_ptr<server::Server> core);
+
+  void on_connection(uv_stream_t* listener);
+  void on_connection_closed(UvConnection* conn);
+  void close_listeners();
+  void maybe_finish();
+  void log(server::LogLevel level, const std::string& text) const;
+
+  uv_loop_t* loop_;
+  std::unique_ptr<uv_loop_t> own_loop_;
+  UvServerOptions options_;
+  std::unique_ptr<server::Server> core_;
+  AcceptLimiter limiter_;
+  AcceptCounters accept_counters_;
+
+  // One read buffer for every socket of this server (the core copies what it keeps; libuv runs one read
+  // callback at a time), so idle connections hold none; and one for decrypted TLS records.
+  std::vector<std::uint8_t> read_buffer_;
+  std::vector<std::uint8_t> plaintext_buffer_;
+  ConnectionContext context_;
+
+  std::vector<ListenAddress> tcp_where_;
+  std::vector<ListenAddress> stun_where_;
+  std::vector<std::unique_ptr<UvListener>> listeners_;
+  std::vector<std::unique_ptr<UvStunListener>> stun_;
+  std::vector<derp_addr> tcp_bound_;
+  std::vector<derp_addr> stun_bound_;
+  std::unordered_set<UvConnection*> connections_;
+
+  uv_timer_t grace_timer_{};
+  bool grace_timer_open_ = false;
+  bool grace_timer_closing_ = false;
+  bool listeners_closed_ = false;
+  int handle_closes_pending_ = 0;
+
+  State state_ = State::Created;
+  std::function<void()> on_stopped_;
+};
+
+}  // namespace derp::uv
