@@ -175,6 +175,12 @@ void Connection::tick(Nanos now) {
   if (out_bytes_ > 0 && write_timeout > 0 && output_stalled_since_ != kNever &&
       now >= output_stalled_since_ + write_timeout) {
     server_.counters_.sclient_write_timeouts++;
+    if (phase_ == Phase::Closing) {
+      // Already closing and the last output will not drain: give up on it.
+      release_output(DropReason::gone_disconnected);
+      phase_ = Phase::Closed;
+      return;
+    }
     close(CloseReason::write_timeout, std::to_string(out_bytes_) + " bytes unsent", false);
     return;
   }
@@ -327,7 +333,10 @@ void Connection::close(CloseReason reason, std::string detail, bool flush) {
   if (phase_ == Phase::Closing || phase_ == Phase::Closed) return;
   close_reason_ = reason;
   close_detail_ = std::move(detail);
-  log(reason == CloseReason::http_done ? LogLevel::Debug : LogLevel::Info,
+  // Plain HTTP traffic (probes, captive-portal checks, scanners) would drown the log: only DERP clients' ends
+  // are worth an Info line.
+  const bool derp_client = phase_ == Phase::Handshake || phase_ == Phase::Running;
+  log(derp_client ? LogLevel::Info : LogLevel::Debug,
       "closing: " + std::string(close_reason_text(reason)) + (close_detail_.empty() ? "" : ": " + close_detail_));
   if (registered_) server_.unregister_client(this);
   if (watcher_) {

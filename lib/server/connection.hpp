@@ -42,6 +42,7 @@ enum class Phase : std::uint8_t { Http, Handshake, Running, Closing, Closed };
   XX(none, "open")                                                        \
   XX(transport_closed, "the peer closed the connection or it failed")     \
   XX(http_done, "plain HTTP request answered")                            \
+  XX(http_refused, "HTTP request answered with an error status")          \
   XX(bad_http, "malformed or oversized HTTP request")                     \
   XX(handshake_timeout, "handshake did not finish in time")               \
   XX(bad_handshake, "bad ClientInfo frame")                               \

@@ -93,7 +93,7 @@ int Connection::on_request(const http::RequestHead& req, Nanos now) {
     if (keep) {
       handshake_deadline_ = now + server_.options_.handshake_timeout;  // idle limit until the next request
     } else {
-      close(status < 400 ? CloseReason::http_done : CloseReason::bad_http,
+      close(status < 400 ? CloseReason::http_done : CloseReason::http_refused,
             std::to_string(status) + " for " + std::string(req.method) + " " + std::string(req.path), true);
     }
     return DERP_OK;

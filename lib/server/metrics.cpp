@@ -58,6 +58,7 @@ std::string Server::metrics_text() const {
   drops("derp_bytes_dropped", "packet bytes dropped, by reason and kind", c.bytes_dropped);
   family(out, "derp_pool_free_bytes", "gauge", "output buffer memory kept for reuse");
   out += "derp_pool_free_bytes " + std::to_string(pool_.free_bytes()) + "\n";
+  if (options_.extra_metrics) options_.extra_metrics(out);
   return out;
 }
 

@@ -68,6 +68,9 @@ struct ServerOptions {
   // Seeds the per-connection keep-alive jitter; the host passes real randomness, tests a fixed value.
   std::uint64_t random_seed = 0x9e3779b97f4a7c15ull;
 
+  // Appends the host's own Prometheus lines (e.g. a driver's accept-limiter counters) to the metrics page.
+  std::function<void(std::string& out)> extra_metrics;
+
   // Log sink. Lines are plain text; keys appear in their short form. Null = silent.
   std::function<void(LogLevel, std::string_view)> log;
 };

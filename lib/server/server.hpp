@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -57,6 +58,9 @@ class Server {
   Counters& counters() { return counters_; }
   // The Prometheus text exposition of the counters (served at /debug/varz and /metrics).
   std::string metrics_text() const;
+
+  // Replaces ServerOptions::extra_metrics (for a host that can only name its counters once the Server exists).
+  void set_extra_metrics(std::function<void(std::string&)> append) { options_.extra_metrics = std::move(append); }
 
   const crypto::NodePublic& public_key() const { return public_key_; }
   const ServerOptions& options() const { return options_; }

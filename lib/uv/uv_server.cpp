@@ -61,6 +61,15 @@ int UvServer::create(uv_loop_t* loop, UvServerOptions options, std::unique_ptr<U
   std::unique_ptr<UvServer> s(new UvServer(loop, std::move(own_loop), std::move(options), std::move(core)));
   s->tcp_where_ = std::move(tcp_where);
   s->stun_where_ = std::move(stun_where);
+  // The accept limiter's counts join the core's metrics page, under derper's names for its TLS listener.
+  UvServer* self = s.get();
+  s->core_->set_extra_metrics([self, host = s->core_->options().extra_metrics](std::string& text) {
+    text += "# TYPE tls_listener_accepted_connections counter\ntls_listener_accepted_connections " +
+            std::to_string(self->accept_counters_.accepted) + "\n";
+    text += "# TYPE tls_listener_rejected_connections counter\ntls_listener_rejected_connections " +
+            std::to_string(self->accept_counters_.rejected) + "\n";
+    if (host) host(text);
+  });
   *out = std::move(s);
   return DERP_OK;
 }

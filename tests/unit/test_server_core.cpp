@@ -476,3 +476,24 @@ TEST_CASE("server core: idle connections hold no output or read memory", "[serve
   CHECK(h.server().pool().buffers_outstanding() == 0);
   CHECK(h.server().counters().queued_bytes == 0);
 }
+
+TEST_CASE("server core: a closing connection whose last output never drains ends at the write timeout",
+          "[server]") {
+  ServerHarness h;
+  Peer& p = h.open();
+  p.paused = true;
+  h.write(p, "GET /nowhere HTTP/1.1\r\n\r\n");  // 404, then close after flushing
+  REQUIRE(p.conn->phase() == derp::server::Phase::Closing);
+  const auto before = p.conn->deadline();
+  CHECK(before != derp::server::kNever);
+  h.advance(3 * kSecond);
+  CHECK(p.closed);
+  CHECK(p.close_reason == CloseReason::http_refused);
+}
+
+TEST_CASE("server core: the host can add its own lines to the metrics page", "[server][http]") {
+  auto opts = ServerHarness::default_options();
+  opts.extra_metrics = [](std::string& out) { out += "host_accepts_rejected 7\n"; };
+  ServerHarness h(opts);
+  CHECK(h.http_get("GET /metrics HTTP/1.1\r\n\r\n").find("host_accepts_rejected 7\n") != std::string::npos);
+}
