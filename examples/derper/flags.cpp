@@ -68,7 +68,7 @@ bool parse_float(const std::string& v, double* out) {
 
 const std::vector<FlagSpec>& specs() {
   static const std::vector<FlagSpec> all = {
-      {"a", Kind::String, [](const std::string& v, Flags* f) { f->addr = v; return true; }, ":443",
+      {"a", Kind::String, [](const std::string& v, Flags* f) { f->addr = v; f->addr_set = true; return true; }, ":443",
        "server HTTP/HTTPS listen address, \"ip:port\", \"[ip6]:port\" or \":port\" (every address). TLS is used when "
        "the port is 443 or -certmode is manual"},
       {"http-port", Kind::Int, [](const std::string& v, Flags* f) { return parse_port_flag(v, &f->http_port); }, "80",
@@ -94,7 +94,8 @@ const std::vector<FlagSpec>& specs() {
        "key file, JSON {\"PrivateKey\":\"privkey:<hex>\"}; created (mode 0600) with a fresh key when missing. Empty: "
        "/var/lib/derper/derper.key when running as root, otherwise required"},
       {"dev", Kind::Bool, [](const std::string& v, Flags* f) { return parse_go_bool(v, &f->dev); }, "false",
-       "development mode: plain HTTP on :3340, a throw-away key, STUN on -stun-port"},
+       "development mode: plain HTTP on :3340 (or on -a when it is given, e.g. 127.0.0.1:3340 for loopback only), a "
+       "throw-away key, STUN on -stun-port"},
       {"verify-clients", Kind::Bool,
        [](const std::string& v, Flags* f) { return parse_go_bool(v, &f->verify_clients); }, "false",
        "admit only known clients. derper asks the local tailscaled; this server checks the node keys listed in "

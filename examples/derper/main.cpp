@@ -170,7 +170,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   g_verbose = flags.verbose;
-  if (flags.dev) flags.addr = ":3340";  // derper -dev: localhost development on :3340
+  // derper -dev forces :3340; we keep an explicit -a (say, loopback only) rather than ignore it silently.
+  if (flags.dev && !flags.addr_set) flags.addr = ":3340";
 
   derp::uv::ListenAddress listen;
   if (derp::uv::parse_listen_address(flags.addr, &listen) != DERP_OK) {
