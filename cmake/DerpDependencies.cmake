@@ -18,6 +18,13 @@ endfunction()
 derp_require_pkg(SODIUM libsodium libsodium-dev)
 # libuv: the bundled event-loop driver (lib/uv).
 derp_require_pkg(LIBUV libuv libuv1-dev)
+# wslay: WebSocket framing for DERP over WebSocket (lib/http/websocket_stream). Debian's libwslay-dev ships a CMake
+# package (target "wslay") but no libwslay.pc, so derp_require_pkg cannot find it: ask CMake instead.
+find_package(wslay CONFIG QUIET)
+if(NOT wslay_FOUND)
+  message(FATAL_ERROR "wslay not found. On Debian: apt-get install libwslay-dev")
+endif()
+message(STATUS "Found wslay (${wslay_DIR})")
 
 # mbedTLS 2.28: HMAC-SHA1/MD5 for STUN MESSAGE-INTEGRITY now, TLS for the drivers later. Debian ships no
 # pkg-config or CMake files for it, so find its libraries and check the version header.
@@ -45,7 +52,7 @@ endif()
 add_library(derp_deps INTERFACE)
 target_include_directories(derp_deps INTERFACE ${MBEDTLS_INCLUDE_DIR})
 target_link_libraries(derp_deps INTERFACE
-  PkgConfig::SODIUM PkgConfig::LIBUV nlohmann_json::nlohmann_json
+  PkgConfig::SODIUM PkgConfig::LIBUV wslay nlohmann_json::nlohmann_json
   ${MBEDTLS_LIBRARY} ${MBEDX509_LIBRARY} ${MBEDCRYPTO_LIBRARY})
 
 if(DERP_BUILD_TESTS)
