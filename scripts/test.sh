@@ -16,7 +16,7 @@ fuzz_seconds=${DERP_FUZZ_SECONDS:-15}
 echo "== 1/3 gcc build (warnings as errors)"
 cmake -S "$root" -B "$root/build/test-gcc" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDERP_WERROR=ON >/dev/null
 cmake --build "$root/build/test-gcc" -j"$jobs"
-ctest --test-dir "$root/build/test-gcc" --output-on-failure -j"$jobs"
+ctest --test-dir "$root/build/test-gcc" --output-on-failure -j"$jobs" | tee "$root/build/test-gcc/ctest.out"
 
 echo "== 2/3 clang-14 build with ASan+UBSan and libFuzzer (${fuzz_seconds}s per fuzz target)"
 cmake -S "$root" -B "$root/build/test-sanitize" -DCMAKE_BUILD_TYPE=Debug -DDERP_WERROR=ON \
@@ -24,7 +24,7 @@ cmake -S "$root" -B "$root/build/test-sanitize" -DCMAKE_BUILD_TYPE=Debug -DDERP_
   -DDERP_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
 cmake --build "$root/build/test-sanitize" -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir "$root/build/test-sanitize" --output-on-failure -j"$jobs"
+  ctest --test-dir "$root/build/test-sanitize" --output-on-failure -j"$jobs" | tee "$root/build/test-sanitize/ctest.out"
 
 echo "== 3/3 Python tests"
 if compgen -G "$root/bindings/python/tests/test_*.py" >/dev/null; then
@@ -32,3 +32,12 @@ if compgen -G "$root/bindings/python/tests/test_*.py" >/dev/null; then
 else
   echo "no Python tests yet (the ctypes bindings are not written yet; see README, Status)"
 fi
+
+# One closing line over both ctest runs (a failure in either has already stopped the script: pipefail).
+total=0
+for out in "$root/build/test-gcc/ctest.out" "$root/build/test-sanitize/ctest.out"; do
+  n=$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$out" | tail -n1)
+  total=$((total + ${n:-0}))
+done
+echo
+echo "total: ${total} passed, 0 failed"
