@@ -2,28 +2,14 @@
 
 #include <sodium.h>
 
+#include "common/hex.hpp"
 #include "derp/common.h"
 
 namespace derp::crypto {
 
-namespace {
-
-int hex_digit_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;  // Go's fromHexChar accepts upper case too
-  return -1;
-}
-
-}  // namespace
-
 void write_key_text(std::string_view prefix, const KeyBytes& key, char* out) {
-  static constexpr char kDigits[] = "0123456789abcdef";
   for (char c : prefix) *out++ = c;
-  for (std::uint8_t b : key) {
-    *out++ = kDigits[b >> 4];
-    *out++ = kDigits[b & 15];
-  }
+  write_hex(key.data(), key.size(), out);
 }
 
 std::string format_public(const NodePublic& key) {
@@ -63,14 +49,9 @@ int parse_key_text(std::string_view text, std::string_view prefix, KeyBytes* out
   text.remove_prefix(prefix.size());
   if (text.size() != kKeyHexLen) return DERP_ERR_KEY_LENGTH;
   KeyBytes raw;
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    const int hi = hex_digit_value(text[2 * i]);
-    const int lo = hex_digit_value(text[2 * i + 1]);
-    if (hi < 0 || lo < 0) {
-      sodium_memzero(raw.data(), raw.size());
-      return DERP_ERR_KEY_HEX;
-    }
-    raw[i] = static_cast<std::uint8_t>((hi << 4) | lo);
+  if (!read_hex(text, raw.data(), raw.size())) {  // either case, like Go's fromHexChar
+    sodium_memzero(raw.data(), raw.size());
+    return DERP_ERR_KEY_HEX;
   }
   *out = raw;
   sodium_memzero(raw.data(), raw.size());  // may have been a private key

@@ -2,18 +2,10 @@
 
 #include <mbedtls/sha256.h>
 
+#include "common/hex.hpp"
 #include "derp/common.h"
 
 namespace derp::tls {
-
-namespace {
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
 
 bool is_cert_pin(std::string_view cert_name) { return cert_name.starts_with(kCertPinPrefix); }
 
@@ -22,23 +14,16 @@ int parse_cert_pin(std::string_view text, Sha256Digest* out) {
   const std::string_view hex = text.substr(kCertPinPrefix.size());
   if (hex.size() != 2 * out->size()) return DERP_ERR_TLS_CONFIG;
   Sha256Digest digest{};
-  for (std::size_t i = 0; i < digest.size(); ++i) {
-    const int hi = hex_value(hex[2 * i]);
-    const int lo = hex_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return DERP_ERR_TLS_CONFIG;
-    digest[i] = static_cast<std::uint8_t>((hi << 4) | lo);
-  }
+  if (!read_hex(hex, digest.data(), digest.size())) return DERP_ERR_TLS_CONFIG;
   *out = digest;
   return DERP_OK;
 }
 
 std::string format_cert_pin(const Sha256Digest& digest) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string text(kCertPinPrefix);
-  for (const std::uint8_t b : digest) {
-    text += kHex[b >> 4];
-    text += kHex[b & 0x0f];
-  }
+  const std::size_t prefix = text.size();
+  text.resize(prefix + 2 * digest.size());
+  write_hex(digest.data(), digest.size(), text.data() + prefix);
   return text;
 }
 
