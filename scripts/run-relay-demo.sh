@@ -1,27 +1,12 @@
 #!/usr/bin/env bash
-# Starts derper on loopback (ports picked by the kernel, throw-away key), runs derp-relay-demo against it, prints
-# what derper logged, and stops it. Used by scripts/demo.sh and, as a test, by ctest.
+# Starts derper on loopback, runs derp-relay-demo against it, prints what derper logged, and stops it. Used by
+# scripts/demo.sh and, as a test, by ctest (example_relay_demo).
 #   scripts/run-relay-demo.sh PATH/TO/derper PATH/TO/derp-relay-demo
 set -uo pipefail
-derper=$1
 relay_demo=$2
-log=$(mktemp)
-"$derper" -dev -a 127.0.0.1:0 -stun-port 0 >"$log" 2>&1 &
-derper_pid=$!
-trap 'kill -INT $derper_pid 2>/dev/null; wait $derper_pid 2>/dev/null; rm -f "$log"' EXIT
-
-derp_port="" stun_port=""
-for _ in $(seq 100); do
-  derp_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n1)
-  stun_port=$(sed -n 's/.*STUN on UDP 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n1)
-  [ -n "$derp_port" ] && [ -n "$stun_port" ] && break
-  sleep 0.1
-done
-if [ -z "$derp_port" ] || [ -z "$stun_port" ]; then
-  echo "derper did not start:" >&2
-  cat "$log" >&2
-  exit 1
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/loopback-derper.sh"
+trap stop_loopback_derper EXIT
+start_loopback_derper "$1" || exit 1
 
 echo "== derper is running on 127.0.0.1: DERP over HTTP on port $derp_port, STUN on UDP port $stun_port"
 echo
@@ -30,5 +15,5 @@ status=0
 sleep 0.2
 echo
 echo "== what derper logged:"
-sed 's/^/   /' "$log"
+sed 's/^/   /' "$derper_log"
 exit $status

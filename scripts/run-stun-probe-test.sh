@@ -6,36 +6,10 @@
 set -uo pipefail
 derper=$1
 probe=$2
-log=$(mktemp)
 out=$(mktemp)
-"$derper" -dev -a 127.0.0.1:0 -stun-port 0 >"$log" 2>&1 &
-derper_pid=$!
-
-stop_derper() {
-  kill -INT "$derper_pid" 2>/dev/null
-  # Give it 5 s to shut down cleanly, then make sure it is gone, so the script always ends.
-  for _ in $(seq 50); do
-    kill -0 "$derper_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$derper_pid" 2>/dev/null
-  wait "$derper_pid" 2>/dev/null
-  rm -f "$log" "$out"
-}
-trap stop_derper EXIT
-
-derp_port="" stun_port=""
-for _ in $(seq 100); do
-  derp_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n1)
-  stun_port=$(sed -n 's/.*STUN on UDP 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n1)
-  [ -n "$derp_port" ] && [ -n "$stun_port" ] && break
-  sleep 0.1
-done
-if [ -z "$derp_port" ] || [ -z "$stun_port" ]; then
-  echo "FAIL: derper did not start:" >&2
-  cat "$log" >&2
-  exit 1
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/loopback-derper.sh"
+trap 'stop_loopback_derper; rm -f "$out"' EXIT
+start_loopback_derper "$derper" || { echo "FAIL: see above" >&2; exit 1; }
 echo "== derper: DERP on TCP port $derp_port, STUN on UDP port $stun_port"
 
 failures=0
@@ -90,7 +64,7 @@ run 2 "no-such-host.invalid"
 
 if [ "$failures" -ne 0 ]; then
   echo "== $failures check(s) failed; derper logged:" >&2
-  sed 's/^/   /' "$log" >&2
+  sed 's/^/   /' "$derper_log" >&2
   exit 1
 fi
 echo "== all stun-probe checks passed"
