@@ -249,12 +249,9 @@ void Connection::push_output(OutBuffer* buffer, OutKind kind, bool raw) {
 
 void Connection::queue_packet(OutBuffer* buffer, PacketKind kind) {
   const std::size_t kind_slot = kind_index(kind);
-  auto& dropped = server_.counters_.packets_dropped;
-  auto& dropped_bytes = server_.counters_.bytes_dropped;
   const std::size_t packet_len = buffer->size - frame::kHeaderLen - DERP_KEY_LEN;
   if (phase_ != Phase::Running) {
-    dropped[static_cast<std::size_t>(DropReason::gone_disconnected)][kind_slot]++;
-    dropped_bytes[static_cast<std::size_t>(DropReason::gone_disconnected)][kind_slot] += packet_len;
+    server_.counters_.count_drop(DropReason::gone_disconnected, kind_slot, packet_len);
     server_.pool_.give(buffer);
     return;
   }
@@ -271,8 +268,7 @@ void Connection::queue_packet(OutBuffer* buffer, PacketKind kind) {
   while (queued_packets_[kind_slot] >= server_.options_.queue_packets) {
     const std::size_t victim = oldest(false);
     if (victim == SIZE_MAX) {
-      dropped[static_cast<std::size_t>(DropReason::queue_tail)][kind_slot]++;
-      dropped_bytes[static_cast<std::size_t>(DropReason::queue_tail)][kind_slot] += packet_len;
+      server_.counters_.count_drop(DropReason::queue_tail, kind_slot, packet_len);
       server_.pool_.give(buffer);
       return;
     }
@@ -281,8 +277,7 @@ void Connection::queue_packet(OutBuffer* buffer, PacketKind kind) {
   while (queued_packet_bytes_ + buffer->size > server_.options_.queue_bytes) {
     const std::size_t victim = oldest(true);
     if (victim == SIZE_MAX) {
-      dropped[static_cast<std::size_t>(DropReason::queue_bytes)][kind_slot]++;
-      dropped_bytes[static_cast<std::size_t>(DropReason::queue_bytes)][kind_slot] += packet_len;
+      server_.counters_.count_drop(DropReason::queue_bytes, kind_slot, packet_len);
       server_.pool_.give(buffer);
       return;
     }
@@ -297,8 +292,7 @@ void Connection::drop_queued(std::size_t index, DropReason reason) {
   const OutItem item = out_[index];
   const std::size_t slot = item.kind == OutKind::disco ? 0 : 1;
   const std::size_t packet_len = item.buffer->size - frame::kHeaderLen - DERP_KEY_LEN;
-  server_.counters_.packets_dropped[static_cast<std::size_t>(reason)][slot]++;
-  server_.counters_.bytes_dropped[static_cast<std::size_t>(reason)][slot] += packet_len;
+  server_.counters_.count_drop(reason, slot, packet_len);
   queued_packets_[slot]--;
   queued_packet_bytes_ -= item.buffer->size;
   out_bytes_ -= item.total();
@@ -312,9 +306,7 @@ void Connection::release_output(DropReason reason_for_packets) {
     const OutItem& item = out_[i];
     if (item.kind == OutKind::disco || item.kind == OutKind::other) {
       const std::size_t slot = item.kind == OutKind::disco ? 0 : 1;
-      server_.counters_.packets_dropped[static_cast<std::size_t>(reason_for_packets)][slot]++;
-      server_.counters_.bytes_dropped[static_cast<std::size_t>(reason_for_packets)][slot] +=
-          item.buffer->size - frame::kHeaderLen - DERP_KEY_LEN;
+      server_.counters_.count_drop(reason_for_packets, slot, item.buffer->size - frame::kHeaderLen - DERP_KEY_LEN);
     }
     server_.pool_.give(item.buffer);
   }

@@ -83,6 +83,12 @@ struct Counters {
   // [reason][kind]
   std::array<std::array<std::uint64_t, 2>, static_cast<std::size_t>(DropReason::count_)> packets_dropped{};
   std::array<std::array<std::uint64_t, 2>, static_cast<std::size_t>(DropReason::count_)> bytes_dropped{};
+
+  // One dropped packet of packet_len bytes; kind_slot is the PacketKind's index (0 disco, 1 other).
+  void count_drop(DropReason reason, std::size_t kind_slot, std::uint64_t packet_len) {
+    packets_dropped[static_cast<std::size_t>(reason)][kind_slot]++;
+    bytes_dropped[static_cast<std::size_t>(reason)][kind_slot] += packet_len;
+  }
 };
 
 const char* handshake_failure_label(HandshakeFailure f);

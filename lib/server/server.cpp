@@ -169,8 +169,7 @@ void Server::route_packet(Connection* from, const frame::Key& src, const frame::
   }
   Connection* to = find_active(dst);
   if (to == nullptr) {
-    counters_.packets_dropped[static_cast<std::size_t>(DropReason::unknown_dest)][kind_slot]++;
-    counters_.bytes_dropped[static_cast<std::size_t>(DropReason::unknown_dest)][kind_slot] += packet.size();
+    counters_.count_drop(DropReason::unknown_dest, kind_slot, packet.size());
     // A disco packet to nobody gets a PeerGone(NotHere), limited to 1/s with a burst of 3 per client.
     if (kind == PacketKind::disco) {
       const Nanos now = now_;
@@ -190,8 +189,7 @@ void Server::route_packet(Connection* from, const frame::Key& src, const frame::
   const std::size_t frame_len = frame::kHeaderLen + DERP_KEY_LEN + packet.size();
   OutBuffer* buffer = pool_.take(frame_len);
   if (buffer == nullptr) {
-    counters_.packets_dropped[static_cast<std::size_t>(DropReason::no_buffer)][kind_slot]++;
-    counters_.bytes_dropped[static_cast<std::size_t>(DropReason::no_buffer)][kind_slot] += packet.size();
+    counters_.count_drop(DropReason::no_buffer, kind_slot, packet.size());
     return;
   }
   // The one copy on the packet path: from the sender's read buffer into the frame the receiver will be written.
