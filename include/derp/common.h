@@ -52,6 +52,11 @@ DERP_EXPORT const char *derp_version_string(void);
   XX(MALFORMED, -5, "malformed input")                                                                           \
   XX(UNSUPPORTED, -6, "not supported")                                                                           \
   XX(INTERNAL, -7, "internal error")                                                                             \
+  XX(TIMEOUT, -8, "timed out")                                                                                   \
+  XX(CLOSED, -9, "the connection or object is closed")                                                           \
+  XX(QUEUE_FULL, -10, "output queue is full; the packet was dropped")                                            \
+  XX(NOT_CONNECTED, -11, "not connected; the packet was dropped")                                               \
+  XX(PEER_CLOSED, -12, "the peer closed the connection")                                                         \
   XX(NOT_STUN, -20, "not a STUN message")                                                                        \
   XX(STUN_UNKNOWN_REQUIRED, -21, "STUN message carries an unknown comprehension-required attribute")            \
   XX(STUN_INTEGRITY, -22, "STUN MESSAGE-INTEGRITY does not match")                                              \
@@ -86,12 +91,18 @@ DERP_EXPORT const char *derp_version_string(void);
   XX(UV_LISTEN, -140, "cannot bind or listen on the address (in use, not local, or not permitted)")              \
   XX(UV_LOOP, -141, "libuv event loop call failed")                                                              \
   XX(UV_STATE, -142, "the server is not in a state that allows this call (already started or stopping)")         \
+  XX(DNS, -143, "host name did not resolve")                                                                     \
+  XX(CONNECT, -144, "TCP connect failed (refused, unreachable or timed out)")                                    \
+  XX(URL, -145, "URL is not http://host[:port]/path or https://host[:port]/path")                                \
   XX(WS_HANDSHAKE, -160, "WebSocket upgrade refused: bad request or 101 reply, or no \"derp\" subprotocol")      \
   XX(WS_PROTOCOL, -161, "WebSocket frame breaks RFC 6455 (reserved bits, opcode, masking or fragmentation)")     \
   XX(WS_TEXT_MESSAGE, -162, "WebSocket text message: DERP travels in binary messages only")                      \
   XX(WS_TOO_LARGE, -163, "WebSocket message payload exceeds the configured bound")                               \
   XX(WS_CLOSED, -164, "WebSocket peer closed with a status other than 1000 or 1001")                             \
-  XX(WS_NOT_OPEN, -165, "WebSocket stream is closing, closed or failed: nothing more may be sent")
+  XX(WS_NOT_OPEN, -165, "WebSocket stream is closing, closed or failed: nothing more may be sent")               \
+  XX(UPGRADE_REFUSED, -180, "DERP server did not answer the upgrade with 101 Switching Protocols")               \
+  XX(SERVER_KEY_MISMATCH, -181, "DERP server's key is not the expected one")                                     \
+  XX(PROTOCOL, -182, "DERP server broke the protocol (unexpected or malformed frame)")
 
 typedef enum derp_error {
   DERP_OK = 0,

@@ -8,16 +8,17 @@
 #include <string>
 #include <string_view>
 
+#include "common/time.hpp"
 #include "crypto/node_key.hpp"
 #include "derp/common.h"
 
 namespace derp::server {
 
-// Monotonic time in nanoseconds, always passed in by the host: the core never reads a clock.
-using Nanos = std::uint64_t;
-inline constexpr Nanos kMillisecond = 1'000'000;
-inline constexpr Nanos kSecond = 1'000'000'000;
-inline constexpr Nanos kNever = UINT64_MAX;
+// Monotonic time in nanoseconds, always passed in by the host (common/time.hpp).
+using derp::Nanos;
+using derp::kMillisecond;
+using derp::kSecond;
+using derp::kNever;
 
 enum class LogLevel { Debug, Info, Warn, Error };
 
