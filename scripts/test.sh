@@ -28,7 +28,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== 3/3 Python tests"
 if compgen -G "$root/bindings/python/tests/test_*.py" >/dev/null; then
-  DERP_LIBRARY="$root/build/test-gcc/libderp.so" python3 -m pytest -q "$root/bindings/python/tests"
+  # Debian's interpreter and python3-pytest, whatever python3 comes first on PATH (pyenv, venvs).
+  DERP_LIBRARY="$root/build/test-gcc/libderp.so" /usr/bin/python3 -m pytest -q -p no:cacheprovider "$root/bindings/python/tests"
 else
   echo "no Python tests yet (the ctypes bindings are not written yet; see README, Status)"
 fi
