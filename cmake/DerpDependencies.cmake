@@ -62,3 +62,12 @@ if(DERP_BUILD_TESTS)
     message(FATAL_ERROR "Catch2 v2 not found. On Debian: apt-get install catch2")
   endif()
 endif()
+
+# What a program linking the static libderp.a must link besides it, kept here beside the finds above. The pkg-config
+# modules go into derp.pc's Requires.private; the plain linker names into its Libs.private and into the installed
+# CMake target derp::derp_static (an installed package cannot refer to derp_deps or to the PkgConfig:: targets of
+# this build tree). The C++ runtime comes last, for C programs whose compiler driver does not add it.
+set(DERP_STATIC_PC_REQUIRES libsodium libuv)
+set(DERP_STATIC_PC_LIBS wslay mbedtls mbedx509 mbedcrypto)
+set(DERP_STATIC_CXX_RUNTIME stdc++ m)
+set(DERP_STATIC_LINK_NAMES ${SODIUM_LIBRARIES} ${LIBUV_LIBRARIES} ${DERP_STATIC_PC_LIBS} ${DERP_STATIC_CXX_RUNTIME})
