@@ -169,21 +169,21 @@ TEST_CASE("websocket stream: message boundaries mean nothing to the DERP frames 
   ByteVector ping_frame = {0x12, 0x00, 0x00, 0x00, 0x08};
   const ByteVector ping_data = pattern(8, 0x40);
   ping_frame.insert(ping_frame.end(), ping_data.begin(), ping_data.end());
-  const ByteVector derp_bytes = concat({ping_frame, keep_alive, ping_frame});
+  const ByteVector derp_stream = concat({ping_frame, keep_alive, ping_frame});
 
   const std::vector<std::vector<ByteVector>> layouts = {
-      {derp_bytes},                                                          // all three frames in one message
-      {ByteVector(derp_bytes.begin(), derp_bytes.begin() + 7),               // frame 1 split across two messages
-       ByteVector(derp_bytes.begin() + 7, derp_bytes.end())},
-      {ByteVector(derp_bytes.begin(), derp_bytes.begin() + 13),
-       ByteVector(derp_bytes.begin() + 13, derp_bytes.begin() + 15), ByteVector(),
-       ByteVector(derp_bytes.begin() + 15, derp_bytes.end())},
+      {derp_stream},                                                          // all three frames in one message
+      {ByteVector(derp_stream.begin(), derp_stream.begin() + 7),               // frame 1 split across two messages
+       ByteVector(derp_stream.begin() + 7, derp_stream.end())},
+      {ByteVector(derp_stream.begin(), derp_stream.begin() + 13),
+       ByteVector(derp_stream.begin() + 13, derp_stream.begin() + 15), ByteVector(),
+       ByteVector(derp_stream.begin() + 15, derp_stream.end())},
   };
   for (const auto& layout : layouts) {
     WebSocketStream server(WebSocketRole::server);
     const FeedOutcome out = feed_whole(server, client_wire(layout));
     REQUIRE(out.result == 0);
-    CHECK(out.stream == derp_bytes);
+    CHECK(out.stream == derp_stream);
     // The DERP reader sees the same three frames whatever the layout.
     derp::frame::FrameReader reader;
     Bytes rest(out.stream);
