@@ -1,8 +1,15 @@
 /*
  * stun_probe: asks a STUN server which public ip:port it sees this machine's UDP socket as, and how long the
- * answer took. It uses only the public C API (derp/stun.h, derp/common.h) over plain POSIX UDP sockets.
+ * answer took. It uses only the public C API (derp/stun.h, derp/netcheck.h, derp/common.h); the single-server mode
+ * runs over plain POSIX UDP sockets.
  *
  *   stun-probe HOST[:PORT] [--timeout S] [--software tailnode|none]
+ *   stun-probe --derpmap FILE [--timeout S] [--json]
+ *
+ * With --derpmap it runs a Tailscale-style netcheck (derp_netcheck_run) against every region of a DERPMap JSON
+ * file and prints UDP/IPv4/IPv6, the public endpoints, whether the NAT is "hard" (mapping varies by destination),
+ * the STUN latency per region and the preferred (home) region, as a table or (--json) as one JSON object. Exit
+ * status there: 0 when some STUN answer came, 1 when none did, 2 for usage errors or a file that is not a DERPMap.
  *
  * HOST is a name, an IPv4 literal or [IPv6] (a bare IPv6 literal without a port also works); PORT defaults to
  * 3478. Every address the name resolves to is tried in turn, each for up to S seconds (default 3).
@@ -28,6 +35,7 @@
 #include <unistd.h>
 
 #include "derp/common.h"
+#include "derp/netcheck.h"
 #include "derp/stun.h"
 
 #define DEFAULT_PORT "3478"
@@ -39,6 +47,8 @@
 #define INITIAL_RTO_MS 250.0
 /* RFC 8489 §6.2.1: Rc, the most requests sent for one transaction. After the last one we only wait. */
 #define MAX_SENDS 7
+/* A DERPMap file larger than this is not a DERPMap (Tailscale's default map is about 20 KiB). */
+#define MAX_DERPMAP_BYTES (16 * 1024 * 1024)
 
 /* What probing one address came to. */
 enum outcome {
@@ -50,10 +60,15 @@ enum outcome {
 static void usage(FILE *to) {
   fprintf(to,
           "usage: stun-probe HOST[:PORT] [--timeout S] [--software tailnode|none]\n"
-          "  HOST        a name, an IPv4 literal or [IPv6]; PORT defaults to " DEFAULT_PORT "\n"
-          "  --timeout S seconds to wait for an answer from each address (default 3)\n"
-          "  --software  tailnode (default): Tailscale's request, SOFTWARE \"tailnode\" + FINGERPRINT;\n"
-          "              none: a plain RFC 8489 binding request with only FINGERPRINT\n"
+          "       stun-probe --derpmap FILE [--timeout S] [--json]\n"
+          "  HOST          a name, an IPv4 literal or [IPv6]; PORT defaults to " DEFAULT_PORT "\n"
+          "  --timeout S   seconds to wait for an answer from each address (default 3); with --derpmap, for the\n"
+          "                whole run (default 3)\n"
+          "  --software    tailnode (default): Tailscale's request, SOFTWARE \"tailnode\" + FINGERPRINT;\n"
+          "                none: a plain RFC 8489 binding request with only FINGERPRINT\n"
+          "  --derpmap F   netcheck every region of the DERPMap JSON file F (Tailscale's tailcfg.DERPMap): UDP,\n"
+          "                public IPv4/IPv6, hard NAT, latency per region, preferred region\n"
+          "  --json        with --derpmap: print the report as one JSON object instead of a table\n"
           "Prints the public ip:port the server sees and the round-trip time. Exit 0 on an answer, 1 on no\n"
           "answer or an error answer, 2 on usage errors.\n");
 }
@@ -275,9 +290,189 @@ static enum outcome probe_address(const struct addrinfo *ai, const uint8_t *requ
   return result;
 }
 
+/* ---- --derpmap: a netcheck over a whole DERPMap ---------------------------------------------------------- */
+
+/* Reads a whole file into a NUL-terminated heap buffer. NULL (with a message) on failure. */
+static char *read_file(const char *path, size_t *len_out) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    fprintf(stderr, "stun-probe: cannot open %s: %s\n", path, strerror(errno));
+    return NULL;
+  }
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  while (buf != NULL) {
+    if (len + 1 >= cap) {
+      if (cap >= MAX_DERPMAP_BYTES) {
+        fprintf(stderr, "stun-probe: %s is larger than %d bytes: not a DERPMap\n", path, MAX_DERPMAP_BYTES);
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      char *bigger = realloc(buf, cap * 2);
+      if (bigger == NULL) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = bigger;
+      cap *= 2;
+    }
+    size_t n = fread(buf + len, 1, cap - 1 - len, f);
+    len += n;
+    if (n == 0) {
+      if (ferror(f)) {
+        fprintf(stderr, "stun-probe: reading %s: %s\n", path, strerror(errno));
+        free(buf);
+        buf = NULL;
+      }
+      break;
+    }
+  }
+  fclose(f);
+  if (buf == NULL) return NULL;
+  buf[len] = '\0';
+  *len_out = len;
+  return buf;
+}
+
+/* A JSON string literal: quotes, backslashes and control characters escaped; other bytes as they are (region
+   names from a parsed DERPMap are valid UTF-8). */
+static void print_json_string(const char *s) {
+  putchar('"');
+  for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+    if (*p == '"' || *p == '\\') {
+      printf("\\%c", *p);
+    } else if (*p < 0x20) {
+      printf("\\u%04x", *p);
+    } else {
+      putchar(*p);
+    }
+  }
+  putchar('"');
+}
+
+static void format_endpoint(const derp_addr *addr, char *out, size_t cap) {
+  if (addr->family == DERP_AF_NONE || derp_addr_format(addr, out, cap) != DERP_OK) snprintf(out, cap, "-");
+}
+
+/* Latency as milliseconds with 3 decimals, or "-". */
+static void format_latency(int64_t us, char *out, size_t cap) {
+  if (us < 0) {
+    snprintf(out, cap, "-");
+  } else {
+    snprintf(out, cap, "%lld.%03lld ms", (long long)(us / 1000), (long long)(us % 1000));
+  }
+}
+
+static void print_json_latency(const char *name, int64_t us) {
+  if (us < 0) {
+    printf("\"%s\":null", name);
+  } else {
+    printf("\"%s\":%lld.%03lld", name, (long long)(us / 1000), (long long)(us % 1000));
+  }
+}
+
+static void print_report_json(const derp_netcheck_report *r) {
+  char v4[DERP_ADDR_TEXT_MAX], v6[DERP_ADDR_TEXT_MAX];
+  printf("{\"udp\":%s,\"ipv4\":%s,\"ipv6\":%s,", r->udp ? "true" : "false", r->ipv4 ? "true" : "false",
+         r->ipv6 ? "true" : "false");
+  if (r->global_v4.family != DERP_AF_NONE && derp_addr_format(&r->global_v4, v4, sizeof v4) == DERP_OK) {
+    printf("\"global_v4\":\"%s\",", v4);
+  } else {
+    printf("\"global_v4\":null,");
+  }
+  if (r->global_v6.family != DERP_AF_NONE && derp_addr_format(&r->global_v6, v6, sizeof v6) == DERP_OK) {
+    printf("\"global_v6\":\"%s\",", v6);
+  } else {
+    printf("\"global_v6\":null,");
+  }
+  printf("\"mapping_varies_by_dest_ip\":%s,",
+         r->mapping_varies_by_dest_ip < 0 ? "null" : (r->mapping_varies_by_dest_ip ? "true" : "false"));
+  printf("\"preferred_region\":%d,\"timed_out\":%s,\"regions_truncated\":%s,\"regions\":[", r->preferred_region,
+         r->timed_out ? "true" : "false", r->regions_truncated ? "true" : "false");
+  for (size_t i = 0; i < r->region_count; i++) {
+    const derp_netcheck_region *g = &r->regions[i];
+    printf("%s{\"region_id\":%d,\"code\":", i == 0 ? "" : ",", g->region_id);
+    print_json_string(g->region_code);
+    printf(",\"name\":");
+    print_json_string(g->region_name);
+    putchar(',');
+    print_json_latency("latency_ms", g->latency_us);
+    putchar(',');
+    print_json_latency("latency_v4_ms", g->latency_v4_us);
+    putchar(',');
+    print_json_latency("latency_v6_ms", g->latency_v6_us);
+    putchar('}');
+  }
+  printf("]}\n");
+}
+
+static void print_report_table(const derp_netcheck_report *r) {
+  char v4[DERP_ADDR_TEXT_MAX], v6[DERP_ADDR_TEXT_MAX];
+  format_endpoint(&r->global_v4, v4, sizeof v4);
+  format_endpoint(&r->global_v6, v6, sizeof v6);
+  printf("UDP:              %s\n", r->udp ? "yes" : "no");
+  printf("IPv4:             %s, public %s\n", r->ipv4 ? "yes" : "no", v4);
+  printf("IPv6:             %s, public %s\n", r->ipv6 ? "yes" : "no", v6);
+  printf("hard NAT:         %s\n", r->mapping_varies_by_dest_ip < 0 ? "unknown (fewer than two IPv4 servers answered)"
+                                   : r->mapping_varies_by_dest_ip ? "yes (mapping varies by destination IP)"
+                                                                  : "no (same mapping for every destination)");
+  const char *preferred_code = "";
+  for (size_t i = 0; i < r->region_count; i++) {
+    if (r->regions[i].region_id == r->preferred_region) preferred_code = r->regions[i].region_code;
+  }
+  if (r->preferred_region != 0) {
+    printf("preferred region: %d %s\n", r->preferred_region, preferred_code);
+  } else {
+    printf("preferred region: none\n");
+  }
+  if (r->timed_out) printf("(the run ended at its timeout)\n");
+  printf("\n%-8s %-10s %-24s %-12s %-12s %s\n", "REGION", "CODE", "NAME", "LATENCY", "IPv4", "IPv6");
+  for (size_t i = 0; i < r->region_count; i++) {
+    const derp_netcheck_region *g = &r->regions[i];
+    char best[32], l4[32], l6[32];
+    format_latency(g->latency_us, best, sizeof best);
+    format_latency(g->latency_v4_us, l4, sizeof l4);
+    format_latency(g->latency_v6_us, l6, sizeof l6);
+    printf("%-8d %-10s %-24s %-12s %-12s %s%s\n", g->region_id, g->region_code[0] ? g->region_code : "-",
+           g->region_name[0] ? g->region_name : "-", best, l4, l6,
+           g->region_id == r->preferred_region ? " *" : "");
+  }
+  if (r->regions_truncated) printf("(more regions were probed than the report holds)\n");
+}
+
+/* The --derpmap mode: 0 when some STUN answer came, 1 when none did, 2 for a bad file or map. */
+static int run_derpmap(const char *path, double timeout_s, int json) {
+  size_t len = 0;
+  char *text = read_file(path, &len);
+  if (text == NULL) return 2;
+  derp_netcheck_options opts;
+  derp_netcheck_report report;
+  int rc = derp_netcheck_options_init(&opts);
+  if (rc == DERP_OK) rc = derp_netcheck_report_init(&report);
+  if (rc == DERP_OK) {
+    opts.timeout_ms = (uint32_t)(timeout_s * 1e3 + 0.5);
+    if (opts.timeout_ms == 0) opts.timeout_ms = 1;
+    rc = derp_netcheck_run(text, len, &opts, &report);
+  }
+  free(text);
+  if (rc != DERP_OK) {
+    fprintf(stderr, "stun-probe: netcheck with %s: %s\n", path, derp_strerror(rc));
+    return rc == DERP_ERR_BAD_JSON || rc == DERP_ERR_INVALID_ARGUMENT ? 2 : 1;
+  }
+  if (json) {
+    print_report_json(&report);
+  } else {
+    print_report_table(&report);
+  }
+  return report.udp ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
-  const char *target = NULL, *software = "tailnode";
+  const char *target = NULL, *software = "tailnode", *derpmap = NULL;
   double timeout_s = DEFAULT_TIMEOUT_S;
+  int json = 0, software_given = 0;
 
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
@@ -285,6 +480,10 @@ int main(int argc, char **argv) {
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
       usage(stdout);
       return 0;
+    }
+    if (strcmp(arg, "--json") == 0) {
+      json = 1;
+      continue;
     }
     if (strncmp(arg, "--", 2) == 0) {
       /* Options take their value as the next argument or after '='. */
@@ -294,10 +493,6 @@ int main(int argc, char **argv) {
         value = eq + 1;
       } else if (i + 1 < argc) {
         value = argv[++i];
-      }
-      if (name_len == 9 && strncmp(arg, "--derpmap", name_len) == 0) {
-        fprintf(stderr, "stun-probe: --derpmap is not supported yet\n");
-        return 2;
       }
       if (value == NULL) {
         fprintf(stderr, "stun-probe: %s needs a value\n", arg);
@@ -319,6 +514,13 @@ int main(int argc, char **argv) {
           return 2;
         }
         software = value;
+        software_given = 1;
+      } else if (name_len == 9 && strncmp(arg, "--derpmap", name_len) == 0) {
+        if (value[0] == '\0') {
+          fprintf(stderr, "stun-probe: --derpmap needs a file name\n");
+          return 2;
+        }
+        derpmap = value;
       } else {
         fprintf(stderr, "stun-probe: unknown option %.*s\n", (int)name_len, arg);
         usage(stderr);
@@ -335,6 +537,19 @@ int main(int argc, char **argv) {
       usage(stderr);
       return 2;
     }
+  }
+  if (derpmap != NULL) {
+    if (target != NULL || software_given) {
+      fprintf(stderr, "stun-probe: --derpmap probes the map's nodes: no HOST and no --software with it\n");
+      usage(stderr);
+      return 2;
+    }
+    return run_derpmap(derpmap, timeout_s, json);
+  }
+  if (json) {
+    fprintf(stderr, "stun-probe: --json goes with --derpmap\n");
+    usage(stderr);
+    return 2;
   }
   if (target == NULL) {
     usage(stderr);

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Test for examples/stun_probe.c: starts derper on loopback (ports picked by the kernel, throw-away key), probes its
-# STUN port with Tailscale's request and with a plain RFC 8489 one, probes a UDP port nobody listens on, checks the
-# usage errors, and stops derper on every path. Run by ctest (example_stun_probe).
+# STUN port with Tailscale's request and with a plain RFC 8489 one, probes a UDP port nobody listens on, runs the
+# --derpmap netcheck (table and --json) with a DERPMap written here, checks the usage errors, and stops derper on
+# every path. Run by ctest (example_stun_probe).
 #   scripts/run-stun-probe-test.sh PATH/TO/derper PATH/TO/stun-probe
 set -uo pipefail
 derper=$1
 probe=$2
 out=$(mktemp)
+maps=$(mktemp -d)
 source "$(dirname "${BASH_SOURCE[0]}")/loopback-derper.sh"
-trap 'stop_loopback_derper; rm -f "$out"' EXIT
+trap 'stop_loopback_derper; rm -f "$out"; rm -rf "$maps"' EXIT
 start_loopback_derper "$derper" || { echo "FAIL: see above" >&2; exit 1; }
 echo "== derper: DERP on TCP port $derp_port, STUN on UDP port $stun_port"
 
@@ -52,10 +54,53 @@ elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 if [ "$elapsed_ms" -gt 3000 ]; then
   fail "probe of a closed port took ${elapsed_ms} ms with --timeout 1"
 fi
-# 4. Usage errors and a bad HOST exit 2.
+# 4. --derpmap: region 900 is derper's STUN port; region 901 is derper's TCP-only DERP port, which never answers
+#    over UDP, so the run waits out its 1 s timeout and lists 901 without a latency.
+region() { # ID CODE NAME PORT
+  printf '"%s":{"RegionID":%s,"RegionCode":"%s","RegionName":"%s","Nodes":[{"Name":"%sa","RegionID":%s,' \
+    "$1" "$1" "$2" "$3" "$1" "$1"
+  printf '"HostName":"localhost","IPv4":"127.0.0.1","IPv6":"none","STUNPort":%s}]}' "$4"
+}
+printf '{"Regions":{%s,%s}}\n' "$(region 900 lo "Loopback derper" "$stun_port")" \
+  "$(region 901 dead "Nothing on UDP" "$derp_port")" >"$maps/two.json"
+printf '{"Regions":{%s}}\n' "$(region 901 dead "Nothing on UDP" "$derp_port")" >"$maps/dead.json"
+echo '{"Regions": 5}' >"$maps/bad.json"
+
+expect_line() { # REGEX WHAT
+  grep -Eq "$1" "$out" || fail "stun-probe --derpmap: no line matching '$1' ($2)"
+}
+if run 0 --derpmap "$maps/two.json" --timeout 1; then
+  expect_line '^UDP: +yes$' "UDP works"
+  expect_line '^IPv4: +yes, public 127\.0\.0\.1:[0-9]+$' "public IPv4 is our loopback address"
+  expect_line '^IPv6: +no, public -$' "no IPv6 probes"
+  expect_line '^hard NAT: +unknown' "one server IP only"
+  expect_line '^preferred region: 900 lo$' "home region"
+  expect_line '^900 +lo +Loopback derper +[0-9]+\.[0-9]{3} ms +[0-9]+\.[0-9]{3} ms +- +\*$' "region 900 row"
+  expect_line '^901 +dead +Nothing on UDP +- +- +-$' "region 901 row"
+fi
+if run 0 --derpmap="$maps/two.json" --timeout 1 --json; then
+  expect_line '^\{"udp":true,"ipv4":true,"ipv6":false,"global_v4":"127\.0\.0\.1:[0-9]+","global_v6":null,' "JSON head"
+  expect_line '"mapping_varies_by_dest_ip":null,"preferred_region":900,' "JSON NAT and home"
+  expect_line '\{"region_id":900,"code":"lo","name":"Loopback derper","latency_ms":[0-9]+\.[0-9]{3},' "JSON region 900"
+  expect_line '\{"region_id":901,"code":"dead","name":"Nothing on UDP","latency_ms":null,' "JSON region 901"
+  if command -v python3 >/dev/null; then
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["udp"] and len(r["regions"]) == 2' "$out" ||
+      fail "stun-probe --json output is not the expected JSON"
+  fi
+fi
+# Nothing answers: exit 1, UDP no, no home.
+if run 1 --derpmap "$maps/dead.json" --timeout 0.5; then
+  expect_line '^UDP: +no$' "UDP blocked"
+  expect_line '^preferred region: none$' "no home"
+fi
+
+# 5. Usage errors, bad files and a bad HOST exit 2.
 run 2
-run 2 "127.0.0.1:$stun_port" --derpmap /nonexistent
-grep -q -- "--derpmap is not supported yet" "$out" || fail "--derpmap message missing"
+run 2 --derpmap /nonexistent
+run 2 --derpmap "$maps/bad.json"
+run 2 "127.0.0.1:$stun_port" --derpmap "$maps/two.json"
+run 2 --derpmap "$maps/two.json" --software none
+run 2 "127.0.0.1:$stun_port" --json
 run 2 "127.0.0.1:$stun_port" --software other
 run 2 "127.0.0.1:$stun_port" --timeout 0
 run 2 "127.0.0.1:99999"
