@@ -19,3 +19,60 @@ int guarded(Body&& body) noexcept {
 }
 
 }  // namespace derp::capi
+
+// ---- shared by the C entry points: the process-wide hooks of include/derp/hooks.h (capi/hooks.cpp) ----------
+
+#include <cstddef>
+#include <string_view>
+#include <utility>
+
+namespace derp::capi {
+
+// Sends a line to the global log sink when one is set and level reaches its minimum. Thread-safe, never throws.
+void log_global(int level, std::string_view message) noexcept;
+
+// Memory for C API handles, through the allocator of derp_set_allocator (malloc by default). Thread-safe.
+void* allocate(std::size_t size) noexcept;
+void deallocate(void* p) noexcept;
+
+// new/delete for handle objects through allocate/deallocate. create throws std::bad_alloc (guarded() turns it into
+// DERP_ERR_NO_MEMORY) and releases the memory if the constructor throws.
+template <class T, class... Args>
+T* create(Args&&... args) {
+  void* memory = allocate(sizeof(T));
+  if (memory == nullptr) throw std::bad_alloc();
+  try {
+    return new (memory) T(std::forward<Args>(args)...);
+  } catch (...) {
+    deallocate(memory);
+    throw;
+  }
+}
+
+template <class T>
+void destroy(T* object) noexcept {
+  if (object == nullptr) return;
+  object->~T();
+  deallocate(object);
+}
+
+}  // namespace derp::capi
+
+// ---- shared by capi/server.cpp and capi/uv_server.cpp ---------------------------------------------------------
+
+#include <string>
+
+struct derp_server_options;
+namespace derp::server {
+struct ServerOptions;
+}
+
+namespace derp::capi {
+
+// Turns a caller's derp_server_options (NULL: defaults; honouring struct_size) into the core's options: key
+// (generated when zero), timeouts, limits, copies of the strings, and the log/admit callbacks as closures (log
+// falls back to the global sink). DERP_OK, DERP_ERR_INVALID_ARGUMENT (*detail says which field) or
+// DERP_ERR_CRYPTO_INIT. Defined in capi/server.cpp.
+int server_options_from_c(const derp_server_options* opts, server::ServerOptions* out, std::string* detail);
+
+}  // namespace derp::capi

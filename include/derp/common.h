@@ -147,6 +147,23 @@ DERP_EXPORT int derp_addr_parse(const char *text, derp_addr *out);
 /* Writes "1.2.3.4:5" or "[2001:db8::1]:5" with a NUL. DERP_ERR_BUFFER_TOO_SMALL when cap is short. */
 DERP_EXPORT int derp_addr_format(const derp_addr *addr, char *out, size_t cap);
 
+/*
+ * A read-only view of bytes the library owns, for scatter/gather output (one writev() / uv_write() of several
+ * views). Valid until the call the producing function names (e.g. derp_server_conn_output_written).
+ */
+typedef struct derp_bytes {
+  const uint8_t *data;
+  size_t len;
+} derp_bytes;
+
+/* Log levels, as every log callback and derp_set_log (derp/hooks.h) receive them. Higher is more severe. */
+typedef enum derp_log_level {
+  DERP_LOG_DEBUG = 0,
+  DERP_LOG_INFO = 1,
+  DERP_LOG_WARN = 2,
+  DERP_LOG_ERROR = 3
+} derp_log_level;
+
 #ifdef __cplusplus
 }
 #endif
