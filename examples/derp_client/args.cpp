@@ -1,0 +1,171 @@
+#include "args.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+namespace derp_client {
+
+const char* usage_text() {
+  return "usage: derp-client [--server URL | --derpmap FILE --region ID] [--key-file F] [--insecure] [--ca FILE]\n"
+         "                   [--cert-name NAME] [--fast-start] [--websocket] [--plain-http] [--connect-timeout S]\n"
+         "                   [--verbose] COMMAND\n"
+         "commands:\n"
+         "  pubkey                        print this client's nodekey:<hex> (creates --key-file with a new key\n"
+         "                                if missing; the file is derper's JSON form {\"PrivateKey\":\"privkey:...\"})\n"
+         "  send NODEKEY TEXT [--wait-reply] [--timeout S]\n"
+         "                                send one packet (TEXT as bytes; \"hex:...\" for binary); with --wait-reply\n"
+         "                                print the first packet back from NODEKEY as \"<nodekey> <payload>\" and\n"
+         "                                exit 0, or exit 1 after S seconds (default 10)\n"
+         "  recv [--count N] [--timeout S]  print \"<src nodekey> <payload>\" per packet (text when printable,\n"
+         "                                else hex:...); exit 0 after N packets, 1 if S seconds pass first\n"
+         "  echo [--count N]              send every packet back to its sender unchanged\n"
+         "  ping [--count N]              ping the server (default 3 times, 1 s apart), print each round trip\n"
+         "  watch [--timeout S]           print events: packets, peer gone/present, health, restarting, reconnects\n"
+         "options:\n"
+         "  --server URL        http://host[:port][/path] or https://... (path defaults to /derp)\n"
+         "  --derpmap FILE      Tailscale DERPMap JSON; --region ID picks the region (nodes tried in order)\n"
+         "  --cert-name NAME    with --server: verify this name instead of the URL's host, or sha256-raw:<hex> pin\n"
+         "  --plain-http        dial DERPMap nodes over plain HTTP (derper -dev)\n"
+         "exit status: 0 done; 1 timed out waiting for packets or replies; 2 usage, bad URL, bad key or bad file;\n"
+         "             3 could not connect (DNS, TCP, TLS or DERP handshake) or the connection was lost\n";
+}
+
+namespace {
+
+bool parse_number(const char* text, double* out) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text, &end);
+  if (errno != 0 || end == text || *end != '\0' || !(v >= 0)) return false;
+  *out = v;
+  return true;
+}
+
+bool parse_count(const char* text, long* out) {
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || v < 1) return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+bool parse_args(int argc, char** argv, Args* out, std::string* error) {
+  Args a;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    // Options that take a value: "--name value" or "--name=value".
+    auto value = [&](std::string_view name, std::string* v) -> int {
+      if (arg == name) {
+        if (i + 1 >= argc) {
+          *error = std::string(name) + " needs a value";
+          return -1;
+        }
+        *v = argv[++i];
+        return 1;
+      }
+      if (arg.size() > name.size() + 1 && arg.substr(0, name.size()) == name && arg[name.size()] == '=') {
+        *v = std::string(arg.substr(name.size() + 1));
+        return 1;
+      }
+      return 0;
+    };
+    std::string v;
+    int r;
+    if ((r = value("--server", &a.server_url))) {
+    } else if ((r = value("--derpmap", &a.derpmap_path))) {
+    } else if ((r = value("--key-file", &a.key_file))) {
+    } else if ((r = value("--ca", &a.ca_file))) {
+    } else if ((r = value("--cert-name", &a.cert_name))) {
+    } else if ((r = value("--region", &v))) {
+      double d = 0;
+      if (r > 0 && (!parse_number(v.c_str(), &d) || d != static_cast<int>(d))) {
+        *error = "--region needs a region id, got \"" + v + "\"";
+        return false;
+      }
+      a.region = static_cast<int>(d);
+      a.have_region = true;
+    } else if ((r = value("--connect-timeout", &v))) {
+      if (r > 0 && (!parse_number(v.c_str(), &a.connect_timeout) || a.connect_timeout <= 0)) {
+        *error = "--connect-timeout needs a positive number of seconds";
+        return false;
+      }
+    } else if ((r = value("--timeout", &v))) {
+      if (r > 0 && !parse_number(v.c_str(), &a.timeout)) {
+        *error = "--timeout needs a number of seconds";
+        return false;
+      }
+    } else if ((r = value("--count", &v))) {
+      if (r > 0 && !parse_count(v.c_str(), &a.count)) {
+        *error = "--count needs a positive integer";
+        return false;
+      }
+    } else if (arg == "--insecure") {
+      a.insecure = true;
+    } else if (arg == "--fast-start") {
+      a.fast_start = true;
+    } else if (arg == "--websocket") {
+      a.websocket = true;
+    } else if (arg == "--plain-http") {
+      a.plain_http = true;
+    } else if (arg == "--wait-reply") {
+      a.wait_reply = true;
+    } else if (arg == "--verbose" || arg == "-v") {
+      a.verbose = true;
+    } else if (arg == "--help" || arg == "-h") {
+      *error = "";
+      return false;
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      *error = "unknown option " + std::string(arg);
+      return false;
+    } else {
+      positional.emplace_back(arg);
+      continue;
+    }
+    if (r < 0) return false;
+  }
+
+  if (positional.empty()) {
+    *error = "no command given";
+    return false;
+  }
+  const std::string& cmd = positional[0];
+  const std::size_t want = cmd == "send" ? 3 : 1;
+  if (cmd == "pubkey") a.command = Command::PubKey;
+  else if (cmd == "send") a.command = Command::Send;
+  else if (cmd == "recv") a.command = Command::Recv;
+  else if (cmd == "echo") a.command = Command::Echo;
+  else if (cmd == "ping") a.command = Command::Ping;
+  else if (cmd == "watch") a.command = Command::Watch;
+  else {
+    *error = "unknown command \"" + cmd + "\"";
+    return false;
+  }
+  if (positional.size() != want) {
+    *error = cmd == "send" ? "send needs NODEKEY and TEXT" : cmd + " takes no arguments";
+    return false;
+  }
+  if (a.command == Command::Send) {
+    a.peer = positional[1];
+    a.text = positional[2];
+  }
+  if (a.command != Command::PubKey) {
+    if (a.server_url.empty() == a.derpmap_path.empty()) {
+      *error = "give exactly one of --server URL and --derpmap FILE";
+      return false;
+    }
+    if (!a.derpmap_path.empty() && !a.have_region) {
+      *error = "--derpmap needs --region ID";
+      return false;
+    }
+  }
+  *out = std::move(a);
+  return true;
+}
+
+}  // namespace derp_client

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The README's main job: our derper (DERP + STUN) on loopback, and two derp-client processes, alice and bob,
+# relaying through it, told in plain words. Used by scripts/demo.sh and, as a test, by ctest (example_main_job):
+# every step checks its result and the script exits non-zero on the first that fails.
+#   scripts/run-main-job.sh BIN_DIR      (holding derper, derp-client and stun-probe)
+set -uo pipefail
+bin=$1
+client="$bin/derp-client"
+source "$(dirname "${BASH_SOURCE[0]}")/loopback-derper.sh"
+work=$(mktemp -d)
+bob_pid=""
+cleanup() {
+  [ -n "$bob_pid" ] && kill "$bob_pid" 2>/dev/null
+  stop_loopback_derper
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "!! $*" >&2; exit 1; }
+
+start_loopback_derper "$bin/derper" || exit 1
+url="http://127.0.0.1:$derp_port/derp"
+echo "== derper is running on 127.0.0.1: DERP over HTTP on port $derp_port, STUN on UDP port $stun_port"
+echo
+
+echo "== 1. What is my public address? stun-probe asks derper's STUN server (Tailscale-style request):"
+"$bin/stun-probe" "127.0.0.1:$stun_port" --timeout 3 | sed 's/^/   /' || fail "stun-probe got no answer"
+echo
+
+alice_key="$work/alice.json" bob_key="$work/bob.json"
+alice=$("$client" --key-file "$alice_key" pubkey) || fail "no key for alice"
+bob=$("$client" --key-file "$bob_key" pubkey) || fail "no key for bob"
+echo "== 2. Two clients, each with a key file (derper's JSON form):"
+echo "   alice is $alice"
+echo "   bob   is $bob"
+echo
+
+# bob watches: every event he gets is one line in $work/bob.out; "connected" appears on his stderr.
+"$client" --server "$url" --key-file "$bob_key" watch --timeout 20 >"$work/bob.out" 2>"$work/bob.err" &
+bob_pid=$!
+for _ in $(seq 100); do grep -q "connected" "$work/bob.err" 2>/dev/null && break; sleep 0.05; done
+grep -q "connected" "$work/bob.err" || fail "bob did not connect: $(cat "$work/bob.err")"
+echo "== 3. bob connects to $url and watches for events."
+echo
+
+echo "== 4. alice connects and sends bob \"hello bob\" through the relay, twice:"
+"$client" --server "$url" --key-file "$alice_key" send "$bob" "hello bob" 2>/dev/null || fail "alice's first send failed"
+"$client" --server "$url" --key-file "$alice_key" send "$bob" "hello again" 2>/dev/null \
+  || fail "alice's second send failed"
+echo "   sent."
+echo
+
+echo "== 5. alice pings the server (DERP Ping/Pong frames):"
+"$client" --server "$url" --key-file "$alice_key" ping --count 2 2>/dev/null | sed 's/^/   /' \
+  || fail "alice's ping failed"
+echo
+
+# Each send above was its own connection; when it ended, derper told bob that alice (who had sent him packets)
+# is gone. Wait for both packets and the PeerGone to show up in bob's log.
+for _ in $(seq 100); do
+  [ "$(grep -c "^packet $alice" "$work/bob.out")" -ge 2 ] && grep -q "^peer-gone $alice" "$work/bob.out" && break
+  sleep 0.05
+done
+kill -INT "$bob_pid" 2>/dev/null
+wait "$bob_pid" 2>/dev/null
+bob_pid=""
+echo "== 6. What bob saw (one line per event):"
+sed 's/^/   /' "$work/bob.out"
+grep -q "^packet $alice hello bob$" "$work/bob.out" || fail "bob did not get \"hello bob\" from alice"
+grep -q "^packet $alice hello again$" "$work/bob.out" || fail "bob did not get \"hello again\" from alice"
+grep -q "^peer-gone $alice disconnected$" "$work/bob.out" || fail "bob was not told that alice left"
+echo
+
+echo "== 7. Both ways: bob now echoes every packet back; alice sends and waits for the reply:"
+"$client" --server "$url" --key-file "$bob_key" echo --count 1 >/dev/null 2>"$work/bob-echo.err" &
+bob_pid=$!
+for _ in $(seq 100); do grep -q "connected" "$work/bob-echo.err" 2>/dev/null && break; sleep 0.05; done
+reply=$("$client" --server "$url" --key-file "$alice_key" send "$bob" "are you there, bob?" --wait-reply \
+          --timeout 5 2>/dev/null) || fail "alice got no reply from bob"
+echo "   alice got back: $reply"
+[ "$reply" = "$bob are you there, bob?" ] || fail "the reply is not bob's echo"
+wait "$bob_pid" || fail "bob's echo did not finish cleanly"
+bob_pid=""
+echo
+echo "== Done: STUN answered, two clients relayed packets both ways through derper, and bob was told when alice"
+echo "   left."
