@@ -165,7 +165,8 @@ class ClientConnection {
   // The transport reached end of stream (the server closed): closes with DERP_ERR_PEER_CLOSED unless already
   // closed.
   void receive_eof(Nanos now);
-  // Bytes to write, oldest first (one contiguous view). Valid until the next call on this connection.
+  // Bytes to write, oldest first (one contiguous view). The bytes stay put until output_written() (more output
+  // queued meanwhile goes elsewhere), so a host may hand the view to an asynchronous write.
   Bytes pending_output() const;
   // The host wrote the first n bytes of pending_output().
   void output_written(std::size_t n, Nanos now);
@@ -207,9 +208,38 @@ class ClientConnection {
 
  private:
   ClientConnection(const ClientOptions& options, ClientEvents* events);
-  // Implementation details are the implementer's (connection.cpp); what is below is a sketch.
+
+  // connection_http.cpp: the upgrade request and the server's answer to it.
   int start(Nanos now);
+  int on_http_bytes(Bytes in, std::size_t* used, Nanos now);
+  int on_response_head(Nanos now);
+
+  // connection_frames.cpp: the DERP byte stream (raw or out of WebSocket messages) and each frame type.
+  int on_stream_bytes(Bytes in, Nanos now);
+  int on_websocket_bytes(Bytes in, Nanos now);
+  int on_frame_bytes(Bytes in, Nanos now);
+  int on_frame(const frame::Frame& frame, Nanos now);
+  int on_server_key(const frame::Frame& frame, Nanos now);
+  int on_server_info_frame(Bytes payload, Nanos now);
+  int on_pong(Bytes data, Nanos now);
+  int malformed(std::uint8_t type, Bytes payload, int error, Nanos now);
+  // Keeps the last bytes given to the frame reader, to name the header it refuses in the close detail.
+  void remember_recent(Bytes taken);
+
+  // connection.cpp: output, timers, closing.
+  // Appends one DERP frame (header + the parts, in order) to the output, wrapped in a masked binary message on a
+  // WebSocket. false when the WebSocket may no longer send data.
+  bool queue_frame(frame::FrameType type, Bytes part1, Bytes part2 = {});
+  void append_output(Bytes bytes);
+  std::vector<std::uint8_t>& output_tail();
+  std::size_t pending_bytes() const;
+  // Moves the WebSocket's pongs and close frame into the output, while that stays within the cap.
+  void flush_websocket_control(bool force);
+  int send_ping(Nanos now, bool keepalive, std::uint64_t* id);
+  bool take_bucket_tokens(std::size_t cost, Nanos now);
   int fail(int error, std::string detail, Nanos now);
+  void finish(int error, std::string detail);
+  bool closed() const { return phase_ == ClientPhase::Closed; }
 
   ClientOptions options_;
   ClientEvents* events_;
@@ -222,24 +252,41 @@ class ClientConnection {
   ClientCounters counters_;
 
   http::HeadReader head_;
+  // Fast start: the first byte decides whether an HTTP head comes at all (a server that ignores the header
+  // still answers 101).
+  bool head_optional_ = false;
   frame::FrameReader reader_;
+  std::array<std::uint8_t, frame::kHeaderLen> recent_{};
+  std::size_t recent_len_ = 0;
   std::unique_ptr<http::WebSocketStream> ws_;
   std::string ws_key_;
+  // Depth of receive()/tick() calls in progress: input buffers are released only when no frame view is live.
+  int busy_ = 0;
 
-  std::vector<std::uint8_t> out_;
+  // Output, double-buffered so that a view pending_output() handed out stays put until output_written(), even
+  // if the host queues more meanwhile (a reply sent from on_packet while a write is in flight): out_[front_] is
+  // written from out_pos_; new bytes go onto it until a non-empty view of it was handed out (out_pinned_), then
+  // onto the back buffer, which becomes the front once the front is fully written.
+  std::array<std::vector<std::uint8_t>, 2> out_;
+  std::size_t front_ = 0;
   std::size_t out_pos_ = 0;
+  mutable bool out_pinned_ = false;
 
   struct PendingPing {
     std::uint64_t id;
     std::array<std::uint8_t, 8> data;
     Nanos sent_at;
+    bool keepalive;  // our own liveness probe (keepalive_ping_after): not reported through on_ping_result
   };
   std::vector<PendingPing> pings_;
   std::uint64_t next_ping_id_ = 1;
 
   Nanos handshake_deadline_ = kNever;
   Nanos last_receive_at_ = 0;
-  // Token bucket from ServerInfo (bytes, refilled by rate), when honoured and non-zero.
+  // A keep-alive ping the jammed output refused is tried again no sooner than this (no timer in the past).
+  Nanos keepalive_retry_at_ = 0;
+  // Token bucket from ServerInfo (bytes, refilled by rate), when honoured and the rate is non-zero.
+  bool bucket_on_ = false;
   double bucket_tokens_ = 0;
   double bucket_rate_per_ns_ = 0;
   double bucket_burst_ = 0;
