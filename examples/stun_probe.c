@@ -449,8 +449,8 @@ static int run_derpmap(const char *path, double timeout_s, int json) {
   if (text == NULL) return 2;
   derp_netcheck_options opts;
   derp_netcheck_report report;
-  int rc = derp_netcheck_options_init(&opts);
-  if (rc == DERP_OK) rc = derp_netcheck_report_init(&report);
+  int rc = derp_netcheck_options_init(&opts, sizeof opts);
+  if (rc == DERP_OK) rc = derp_netcheck_report_init(&report, sizeof report);
   if (rc == DERP_OK) {
     opts.timeout_ms = (uint32_t)(timeout_s * 1e3 + 0.5);
     if (opts.timeout_ms == 0) opts.timeout_ms = 1;
@@ -594,7 +594,7 @@ int main(int argc, char **argv) {
     } else {
       /* RFC 8489 §6.1 / §14.7: no SOFTWARE; FINGERPRINT helps servers sharing the port tell STUN apart. */
       derp_stun_request_options opts;
-      rc = derp_stun_request_options_init(&opts);
+      rc = derp_stun_request_options_init(&opts, sizeof opts);
       if (rc == DERP_OK) {
         opts.software = NULL;
         opts.fingerprint = 1;

@@ -153,12 +153,12 @@ typedef struct derp_stun_responder_options {
   const char *software; /* NUL-terminated SOFTWARE for responses, at most 763 bytes; NULL or "": none (default) */
 } derp_stun_responder_options;
 
-/* Fills *opts with the defaults and sets struct_size. DERP_OK, or DERP_ERR_INVALID_ARGUMENT for NULL.
-   Thread-safe. */
-DERP_EXPORT int derp_stun_request_options_init(derp_stun_request_options *opts);
-/* Fills *opts with the defaults and sets struct_size. DERP_OK, or DERP_ERR_INVALID_ARGUMENT for NULL.
-   Thread-safe. */
-DERP_EXPORT int derp_stun_responder_options_init(derp_stun_responder_options *opts);
+/* Fills *opts with the defaults for a struct of struct_size bytes (pass sizeof *opts): a program built against an
+   older, shorter struct gets only its prefix written. DERP_OK, or DERP_ERR_INVALID_ARGUMENT for NULL or a
+   struct_size below sizeof(size_t). Thread-safe. */
+DERP_EXPORT int derp_stun_request_options_init(derp_stun_request_options *opts, size_t struct_size);
+/* As derp_stun_request_options_init. Thread-safe. */
+DERP_EXPORT int derp_stun_responder_options_init(derp_stun_responder_options *opts, size_t struct_size);
 
 /*
  * 1 when data looks like a STUN message, 0 otherwise (never negative): at least 20 bytes, the top two bits of

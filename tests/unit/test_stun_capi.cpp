@@ -145,7 +145,7 @@ TEST_CASE("stun C API: request with integrity, long-term key, check_integrity", 
   CHECK(derp_stun_long_term_key(nullptr, "realm", "pass", key) == DERP_ERR_INVALID_ARGUMENT);
 
   derp_stun_request_options opts;
-  REQUIRE(derp_stun_request_options_init(&opts) == DERP_OK);
+  REQUIRE(derp_stun_request_options_init(&opts, sizeof opts) == DERP_OK);
   CHECK(opts.struct_size == sizeof opts);
   CHECK(opts.fingerprint == 1);
   opts.username = "user";
@@ -265,7 +265,7 @@ TEST_CASE("stun C API: responder", "[stun]") {
   CHECK(got.port == 4242);
 
   derp_stun_responder_options opts;
-  REQUIRE(derp_stun_responder_options_init(&opts) == DERP_OK);
+  REQUIRE(derp_stun_responder_options_init(&opts, sizeof opts) == DERP_OK);
   CHECK(opts.fingerprint == DERP_STUN_FINGERPRINT_MIRROR);
   opts.fingerprint = DERP_STUN_FINGERPRINT_NEVER;
   opts.software = "libderp";
@@ -301,4 +301,22 @@ TEST_CASE("stun C API: responder", "[stun]") {
   const auto garbage = from_hex("17030300200000000000000000000000000000000000000000");
   CHECK(derp_stun_respond(garbage.data(), garbage.size(), &source, nullptr, out, sizeof out, &len) ==
         DERP_ERR_NOT_STUN);
+}
+
+TEST_CASE("stun C API: option inits write only an older caller's prefix", "[stun]") {
+  // An "old" caller whose derp_stun_request_options ended after `realm`: the bytes after it are the caller's own
+  // and must come back untouched.
+  constexpr std::size_t old_size = offsetof(derp_stun_request_options, realm) + sizeof(const char*);
+  unsigned char storage[sizeof(derp_stun_request_options) + 16];
+  std::memset(storage, 0xA5, sizeof storage);
+  auto* opts = reinterpret_cast<derp_stun_request_options*>(storage);
+  REQUIRE(derp_stun_request_options_init(opts, old_size) == DERP_OK);
+  CHECK(opts->struct_size == old_size);
+  CHECK(opts->software == nullptr);
+  for (std::size_t i = old_size; i < sizeof storage; ++i) CHECK(storage[i] == 0xA5);
+
+  // A struct_size that cannot even hold struct_size is refused; so is NULL.
+  CHECK(derp_stun_request_options_init(opts, 3) == DERP_ERR_INVALID_ARGUMENT);
+  CHECK(derp_stun_responder_options_init(nullptr, sizeof(derp_stun_responder_options)) ==
+        DERP_ERR_INVALID_ARGUMENT);
 }

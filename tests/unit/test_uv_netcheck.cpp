@@ -326,12 +326,12 @@ TEST_CASE("netcheck C API: derp_netcheck_run against a STUN server on loopback",
                            R"("IPv6":"none","STUNPort":)" +
                            std::to_string(server.socket.address().port) + "}]}}}";
   derp_netcheck_options opts;
-  REQUIRE(derp_netcheck_options_init(&opts) == DERP_OK);
+  REQUIRE(derp_netcheck_options_init(&opts, sizeof opts) == DERP_OK);
   CHECK(opts.timeout_ms == 3000);
   CHECK(opts.tries == 3);
   opts.timeout_ms = 2000;
   derp_netcheck_report report;
-  REQUIRE(derp_netcheck_report_init(&report) == DERP_OK);
+  REQUIRE(derp_netcheck_report_init(&report, sizeof report) == DERP_OK);
   const int rc = derp_netcheck_run(json.data(), json.size(), &opts, &report);
 
   uv_async_send(&stop);
@@ -355,21 +355,21 @@ TEST_CASE("netcheck C API: derp_netcheck_run against a STUN server on loopback",
 
 TEST_CASE("netcheck C API: argument checks", "[netcheck][capi]") {
   derp_netcheck_report report;
-  REQUIRE(derp_netcheck_report_init(&report) == DERP_OK);
+  REQUIRE(derp_netcheck_report_init(&report, sizeof report) == DERP_OK);
   CHECK(report.mapping_varies_by_dest_ip == -1);
   const std::string bad = "{\"Regions\": 5}";
   CHECK(derp_netcheck_run(bad.data(), bad.size(), nullptr, &report) == DERP_ERR_BAD_JSON);
   CHECK(derp_netcheck_run(nullptr, 0, nullptr, &report) == DERP_ERR_INVALID_ARGUMENT);
   CHECK(derp_netcheck_run("{}", 2, nullptr, nullptr) == DERP_ERR_INVALID_ARGUMENT);
   derp_netcheck_options opts;
-  derp_netcheck_options_init(&opts);
+  derp_netcheck_options_init(&opts, sizeof opts);
   opts.tries = 0;
   CHECK(derp_netcheck_run("{}", 2, &opts, &report) == DERP_ERR_INVALID_ARGUMENT);
-  derp_netcheck_options_init(&opts);
+  derp_netcheck_options_init(&opts, sizeof opts);
   opts.timeout_ms = 0;
   CHECK(derp_netcheck_run("{}", 2, &opts, &report) == DERP_ERR_INVALID_ARGUMENT);
   // An empty map: nothing to probe, done at once.
-  derp_netcheck_options_init(&opts);
+  derp_netcheck_options_init(&opts, sizeof opts);
   CHECK(derp_netcheck_run("{}", 2, &opts, &report) == DERP_OK);
   CHECK(report.udp == 0);
   CHECK(report.region_count == 0);
