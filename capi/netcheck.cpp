@@ -144,8 +144,6 @@ int run_on_private_loop(const derp::client::DerpMap& map, const netcheck::Option
 
 }  // namespace
 
-extern "C" {
-
 namespace {
 
 // Fills a versioned struct for a caller whose struct is struct_size bytes: zeroes it, then copies the defaults that
@@ -161,6 +159,8 @@ int init_versioned(Struct* out, std::size_t struct_size, Struct defaults) {
 }
 
 }  // namespace
+
+extern "C" {
 
 int derp_netcheck_options_init(derp_netcheck_options* opts, std::size_t struct_size) {
   return derp::capi::guarded([&]() -> int {

@@ -134,8 +134,6 @@ bool output_ok(const std::uint8_t* out, const std::size_t* out_len) { return out
 
 }  // namespace
 
-extern "C" {
-
 namespace {
 
 // Fills a versioned struct for a caller whose struct is struct_size bytes: zeroes it, then copies the defaults that
@@ -151,6 +149,8 @@ int init_versioned(Struct* out, std::size_t struct_size, Struct defaults) {
 }
 
 }  // namespace
+
+extern "C" {
 
 int derp_stun_request_options_init(derp_stun_request_options* opts, std::size_t struct_size) {
   return derp::capi::guarded([&]() -> int {
