@@ -1,6 +1,7 @@
 // The one rule of capi/: no exception crosses into C. Every entry point runs its body through guarded().
 #pragma once
 
+#include <cstring>
 #include <new>
 
 #include "derp/common.h"
@@ -74,5 +75,42 @@ namespace derp::capi {
 // falls back to the global sink). DERP_OK, DERP_ERR_INVALID_ARGUMENT (*detail says which field) or
 // DERP_ERR_CRYPTO_INIT. Defined in capi/server.cpp.
 int server_options_from_c(const derp_server_options* opts, server::ServerOptions* out, std::string* detail);
+
+}  // namespace derp::capi
+
+// ---- shared by capi/client_conn.cpp and capi/client_uv*.cpp -----------------------------------------------------
+
+struct derp_client_options;
+struct derp_client_stats;
+namespace derp::client {
+struct ClientOptions;
+}
+
+namespace derp::capi {
+
+// Versioned structs (struct_size first): copies the members of from that lie within caller_size, after the
+// struct_size member itself, into to. What a program built against an older, shorter struct can see.
+template <class Struct>
+void copy_struct_prefix(const Struct& from, Struct* to, std::size_t caller_size) noexcept {
+  const std::size_t begin = sizeof(std::size_t);
+  const std::size_t end = caller_size < sizeof(Struct) ? caller_size : sizeof(Struct);
+  if (end > begin) {
+    std::memcpy(reinterpret_cast<unsigned char*>(to) + begin, reinterpret_cast<const unsigned char*>(&from) + begin,
+                end - begin);
+  }
+}
+
+// The caller's derp_client_options as a whole struct: the members within its struct_size, defaults beyond.
+// DERP_OK, or DERP_ERR_INVALID_ARGUMENT (NULL, or a struct_size that does not reach private_key's end; *detail says
+// which). Defined in capi/client_conn.cpp, as are the two below.
+int client_options_read(const derp_client_options* opts, derp_client_options* out, std::string* detail);
+
+// The core's options from them: key (zero refused), flags, timeouts, copies of the strings. host and path are left
+// to the caller. DERP_OK or DERP_ERR_INVALID_ARGUMENT (*detail says which).
+int client_options_to_core(const derp_client_options& o, client::ClientOptions* out, std::string* detail);
+
+// Copies from into *to up to to->struct_size (which must hold struct_size itself). DERP_OK or
+// DERP_ERR_INVALID_ARGUMENT.
+int client_stats_write(const derp_client_stats& from, derp_client_stats* to);
 
 }  // namespace derp::capi

@@ -10,9 +10,12 @@ from ._lib import LibraryNotFound, lib as _lib
 from .errors import DerpError, Timeout
 from .keys import Key, PublicKey
 from .stun import StunResult, is_stun, parse_binding_response, stun_probe, tailscale_request
+from .server import Server
+from .client import Client, Event, EventType
+from .netcheck import NetcheckReport, RegionLatency, netcheck
 
 __all__ = [
-    "DerpError", "Timeout", "LibraryNotFound", "Key", "PublicKey", "StunResult", "stun_probe", "is_stun",
+    "DerpError", "Timeout", "Server", "Client", "Event", "EventType", "netcheck", "NetcheckReport", "RegionLatency", "LibraryNotFound", "Key", "PublicKey", "StunResult", "stun_probe", "is_stun",
     "tailscale_request", "parse_binding_response", "library_version",
 ]
 
