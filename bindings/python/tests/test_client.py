@@ -1,0 +1,93 @@
+import os
+import threading
+
+import pytest
+
+import derp
+
+
+def _native_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_two_clients_relay_both_ways():
+    a, b = derp.Key.generate(), derp.Key.generate()
+    with derp.Server(address="127.0.0.1:0") as srv:
+        with derp.Client(srv.url, a) as ca, derp.Client(srv.url, b) as cb:
+            assert ca.server_key is not None and ca.server_key == cb.server_key
+            ca.send(b.public, b"hello")
+            src, data = cb.recv(timeout=5)
+            assert src == a.public and data == b"hello"
+            payload = bytes(range(256)) * 200  # 51,200 bytes, binary
+            cb.send(a.public, payload)
+            src, data = ca.recv(timeout=5)
+            assert src == b.public and data == payload
+            rtt = ca.ping()
+            assert 0 < rtt < 5
+            stats = ca.stats()
+            assert stats["packets_sent"] >= 1 and stats["packets_received"] >= 1
+        # Both closed: nothing of theirs keeps running.
+
+
+def test_peer_gone_event_when_sender_leaves():
+    a, b = derp.Key.generate(), derp.Key.generate()
+    with derp.Server(address="127.0.0.1:0", stun_address=None) as srv:
+        with derp.Client(srv.url, b) as cb:
+            with derp.Client(srv.url, a) as ca:
+                ca.send(b.public, b"bye soon")
+                assert cb.recv(timeout=5) == (a.public, b"bye soon")
+            gone = [e for e in cb.events(timeout=2) if e.type == derp.EventType.PEER_GONE]
+            assert gone and gone[0].key == a.public and gone[0].reason == 0
+
+
+def test_recv_timeout_and_bad_arguments():
+    a = derp.Key.generate()
+    with derp.Server(address="127.0.0.1:0", stun_address=None) as srv:
+        with derp.Client(srv.url, a) as ca:
+            with pytest.raises(derp.Timeout):
+                ca.recv(timeout=0.2)
+            with pytest.raises(TypeError):
+                ca.send(b"not a key", b"x")
+            with pytest.raises(derp.DerpError) as info:
+                ca.send(a.public, b"x" * 70000)
+            assert info.value.name == "FRAME_TOO_LARGE"
+    with pytest.raises(TypeError):
+        derp.Client("http://127.0.0.1:1/derp", a.public)
+    with pytest.raises(derp.DerpError) as info:
+        derp.Client("ftp://nowhere/", a)
+    assert info.value.name == "URL"
+
+
+def test_unreachable_server_fails_clearly_without_reconnect():
+    with pytest.raises(derp.DerpError) as info:
+        derp.Client("http://127.0.0.1:1/derp", derp.Key.generate(), reconnect=False, wait_connected=5)
+    assert info.value.name == "CONNECT"
+    assert "refused" in str(info.value)
+
+
+def _round_trip():
+    with derp.Server(address="127.0.0.1:0") as srv:
+        with derp.Client(srv.url, derp.Key.generate()) as c:
+            c.ping()
+            return _native_threads()
+
+
+def test_no_leaked_threads():
+    # The first round may start process-wide pools that stay on purpose (libuv's resolver threads); after it,
+    # every server and client thread must be gone once closed.
+    _round_trip()
+    before_py, before_native = threading.active_count(), _native_threads()
+    during = [_round_trip() for _ in range(3)]
+    assert all(n > before_native for n in during)  # the library did run threads of its own meanwhile
+    assert threading.active_count() == before_py
+    assert _native_threads() == before_native
+
+
+def test_send_after_close_raises():
+    with derp.Server(stun_address=None) as srv:
+        c = derp.Client(srv.url, derp.Key.generate())
+        c.close()
+        c.close()
+        with pytest.raises(derp.DerpError) as info:
+            c.send(derp.Key.generate().public, b"x")
+        assert info.value.name == "CLOSED"
