@@ -57,6 +57,7 @@ int UvConnection::accept_from(uv_stream_t* listener) {
   timer_.data = this;
   ++handles_open_;
   write_req_.data = this;
+  shutdown_req_.data = this;
   return uv_accept(listener, stream());
 }
 
@@ -119,10 +120,14 @@ void UvConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<UvConnection*>(s->data);
   if (nread == 0 || self->closing_) return;  // 0: nothing to read after all (EAGAIN)
   if (nread < 0) {
-    // EOF or a reset: the peer is gone; Server::remove (after the handles close) tells the core.
+    // EOF or a reset: the peer is gone (when lingering, this is the end it waited for); Server::remove (after the
+    // handles close) tells the core.
     self->close_transport(nread == UV_EOF ? "" : uv_strerror(static_cast<int>(nread)));
     return;
   }
+  // Lingering: the core is done with this connection. Read only so that nothing is left unread at the close (which
+  // would send RST); the loop-wide buffer is reused, so however much the peer sends costs no memory.
+  if (self->lingering_) return;
   const Nanos now = monotonic_now();
   const Bytes in(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
   if (self->tls_) {
@@ -201,9 +206,18 @@ void UvConnection::fail_tls(int code) {
 
 void UvConnection::service(Nanos now) {
   if (closing_ || core_ == nullptr) return;
+  if (lingering_) {
+    arm_timer(now);  // only the linger deadline is left to follow
+    return;
+  }
   if (core_->phase() == Phase::Closed && !tls_) {
     // Whatever the core discarded may be under a write in flight: close now, before libuv touches it again.
-    close_transport("");
+    // Without one, nothing of the core's is in libuv's hands and the close can be a clean one.
+    if (write_in_flight_) {
+      close_transport("");
+    } else {
+      linger(now);
+    }
     return;
   }
   if (tls_) {
@@ -213,15 +227,16 @@ void UvConnection::service(Nanos now) {
   }
   if (closing_) return;
   const Phase phase = core_->phase();
+  // One budget for the whole close: flushing the last bytes, then waiting for the peer's EOF.
+  if (is_closing_phase(phase) && linger_deadline_ == server::kNever) linger_deadline_ = now + ctx_.close_linger;
   if (phase == Phase::Closed) {
     if (!tls_) {
-      close_transport("");
+      linger(now);  // flush_plain wrote everything: a Closed core has no output left
       return;
     }
-    finish_tls();
-    if (closing_) return;
+    finish_tls(now);
+    if (closing_ || lingering_) return;
   }
-  if (is_closing_phase(phase) && linger_deadline_ == server::kNever) linger_deadline_ = now + ctx_.close_linger;
   arm_timer(now);
 }
 
@@ -319,14 +334,37 @@ bool UvConnection::send_ciphertext() {
   return false;
 }
 
-// The core is done with a TLS connection: say close_notify (RFC 5246 §7.2.1), send it, then close.
-void UvConnection::finish_tls() {
+// The core is done with a TLS connection: say close_notify (RFC 8446 §6.1), send it, then close. The peer need
+// not answer with its own close_notify before we close (§6.1), so the close is the same lingering one as over
+// plain TCP: what it still sends is discarded as ciphertext.
+void UvConnection::finish_tls(Nanos now) {
   if (!tls_finishing_) {
     tls_finishing_ = true;
     if (tls_->handshake_done() && tls_->error() == 0) tls_->close_notify();
   }
   if (!write_in_flight_ && !send_ciphertext()) return;
-  if (!write_in_flight_ && !closing_) close_transport("");
+  if (!write_in_flight_ && !closing_) linger(now);
+}
+
+// Every byte for the peer is written (or queued in libuv, which sends it before the FIN): half-close, then wait for
+// the peer's EOF in on_read, for at most the rest of the linger time. Closing at once would send RST if any input
+// were unread (RFC 1122 §4.2.2.13), and the peer could lose the last bytes we sent it.
+void UvConnection::linger(Nanos now) {
+  if (lingering_ || closing_) return;
+  lingering_ = true;
+  if (linger_deadline_ == server::kNever) linger_deadline_ = now + ctx_.close_linger;
+  if (const int rc = uv_shutdown(&shutdown_req_, stream(), on_shutdown); rc != 0) {
+    close_transport(uv_strerror(rc));  // e.g. not connected any more: nothing to wait for
+    return;
+  }
+  arm_timer(now);
+}
+
+void UvConnection::on_shutdown(uv_shutdown_t* req, int status) {
+  auto* self = static_cast<UvConnection*>(req->data);
+  if (self->closing_) return;  // UV_ECANCELED: closed meanwhile (linger deadline, UvServer::close)
+  // Success: the FIN is out and on_read waits for the peer's. A failure means the peer is gone already.
+  if (status < 0) self->close_transport(uv_strerror(status));
 }
 
 void UvConnection::on_write(uv_write_t* req, int status) {
@@ -370,7 +408,12 @@ void UvConnection::on_timer(uv_timer_t* timer) {
   const Nanos now = monotonic_now();
   if (is_closing_phase(self->core_->phase()) || self->tls_finishing_) {
     if (now >= self->linger_deadline_) {
-      self->log(LogLevel::Info, "closing output did not drain within the linger time; dropping it");
+      if (self->lingering_) {
+        // Common enough (a peer that ignores our FIN), and harmless: everything was delivered.
+        self->log(LogLevel::Debug, "the peer did not close within the linger time");
+      } else {
+        self->log(LogLevel::Info, "closing output did not drain within the linger time; dropping it");
+      }
       self->close_transport("");
       return;
     }

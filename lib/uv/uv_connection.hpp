@@ -2,6 +2,12 @@
 // pending output goes out, one timer follows the core's deadline, and the transport is closed when the core says
 // so (connection.hpp, "Host loop, per connection").
 //
+// Closing is a lingering close: once the last byte (and TLS close_notify) is written, the socket is half-closed
+// (FIN) and input is read and discarded until the peer's EOF, an error or close_linger, and only then closed. A
+// socket closed with unread input sends RST instead of FIN: our bytes not yet delivered (the Restarting frame of a
+// shutdown, an HTTP answer) are dropped, the peer's read ends in ECONNRESET instead of EOF, and a peer that writes
+// first gets the error before it reads what did arrive.
+//
 // Memory: an idle connection holds its two libuv handles, one embedded write request and the core's state; no read
 // buffer (reads land in the loop-wide buffer of ConnectionContext, and the core copies what it keeps) and no write
 // buffer (plain writes point into the core's output buffers, which stay put until output_written). A TLS connection
@@ -37,7 +43,8 @@ struct ConnectionContext {
   MutableBytes plaintext_buffer;  // TLS only: decrypted bytes on their way to the core
   Nanos tcp_keepalive = 0;        // 0: off
   Nanos tcp_user_timeout = 0;     // 0: the kernel's default
-  Nanos close_linger = 0;         // how long a closing connection may take to flush its last bytes
+  // How long a closing connection may take to flush its last bytes and then see the peer's EOF.
+  Nanos close_linger = 0;
   // Both handles are closed: the owner removes the core connection and frees the UvConnection.
   std::function<void(UvConnection*)> on_closed;
   std::function<void(server::LogLevel, std::string_view)> log;
@@ -77,12 +84,14 @@ class UvConnection {
   void flush_tls(Nanos now);
   bool move_plaintext_into_tls(Nanos now);
   bool send_ciphertext();
-  void finish_tls();
+  void finish_tls(Nanos now);
+  void linger(Nanos now);
   void arm_timer(Nanos now);
 
   static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void on_write(uv_write_t* req, int status);
+  static void on_shutdown(uv_shutdown_t* req, int status);
   static void on_timer(uv_timer_t* timer);
   static void on_handle_closed(uv_handle_t* handle);
 
@@ -94,6 +103,7 @@ class UvConnection {
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
   uv_write_t write_req_{};
+  uv_shutdown_t shutdown_req_{};
   // Plain: core output bytes the write in flight covers (output_written in its callback). TLS: the ciphertext it
   // sends, owned here because the session's pending buffer may move once consumed.
   std::size_t in_flight_bytes_ = 0;
@@ -104,6 +114,7 @@ class UvConnection {
   int handles_open_ = 0;
   bool write_in_flight_ = false;
   bool closing_ = false;
+  bool lingering_ = false;  // all output written, FIN sent or on its way: input is discarded until EOF
   bool tls_finishing_ = false;
 };
 
