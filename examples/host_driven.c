@@ -67,7 +67,9 @@ static int fail(const char *fmt, ...) {
 static void on_event(void *user_data, const derp_client_event *e) {
   peer *p = user_data;
   switch (e->type) {
-    case DERP_CLIENT_EVENT_CONNECTED:
+    case DERP_CLIENT_EVENT_SERVER_INFO:
+      /* Not CONNECTED (our handshake is sent): SERVER_INFO says the server has registered us, so packets sent to
+       * us from now on are delivered, not dropped as "peer unknown". */
       p->connected = 1;
       break;
     case DERP_CLIENT_EVENT_PACKET: {

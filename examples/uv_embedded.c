@@ -47,6 +47,8 @@ static void on_watchdog(uv_timer_t *t) {
 }
 
 /* On the loop thread (this thread), inside uv_run. */
+/* Sends wait for SERVER_INFO on both sides, not CONNECTED: CONNECTED says our handshake is sent, SERVER_INFO that
+ * the server has registered us, so a packet for bob cannot reach the server before bob is known there. */
 static void on_alice(void *user_data, const derp_client_event *e) {
   app *a = user_data;
   if (e->type == DERP_CLIENT_EVENT_CONNECTED || e->type == DERP_CLIENT_EVENT_CLOSED ||
@@ -54,7 +56,7 @@ static void on_alice(void *user_data, const derp_client_event *e) {
     printf("alice: %s%s%s\n", derp_client_event_name(e->type), e->detail != NULL ? ": " : "",
            e->detail != NULL ? e->detail : "");
   }
-  if (e->type == DERP_CLIENT_EVENT_CONNECTED && ++a->connected == 2) {
+  if (e->type == DERP_CLIENT_EVENT_SERVER_INFO && ++a->connected == 2) {
     const char *msg = "hello bob, from the same loop";
     int rc = derp_client_send(a->alice, a->bob_pub, (const uint8_t *)msg, strlen(msg));
     printf("alice: sending \"%s\" to bob: %s\n", msg, derp_strerror(rc));
@@ -69,7 +71,7 @@ static void on_bob(void *user_data, const derp_client_event *e) {
     printf("bob: %s%s%s\n", derp_client_event_name(e->type), e->detail != NULL ? ": " : "",
            e->detail != NULL ? e->detail : "");
   }
-  if (e->type == DERP_CLIENT_EVENT_CONNECTED && ++a->connected == 2) {
+  if (e->type == DERP_CLIENT_EVENT_SERVER_INFO && ++a->connected == 2) {
     /* alice connected first: send now (the same code as in on_alice, for whichever is second) */
     const char *msg = "hello bob, from the same loop";
     int rc = derp_client_send(a->alice, a->bob_pub, (const uint8_t *)msg, strlen(msg));

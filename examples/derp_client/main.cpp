@@ -34,6 +34,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitTimeout = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitConnect = 3;
+constexpr std::uint64_t kServerInfoWaitMs = 2000;
 
 std::string payload_text(Bytes payload) {
   bool printable = !payload.empty();
@@ -73,6 +74,8 @@ class Runner : public derp::uv::UvClientEvents {
     }
     uv_timer_init(loop_, &timer_);
     timer_.data = this;
+    uv_timer_init(loop_, &info_timer_);
+    info_timer_.data = this;
     uv_signal_init(loop_, &sigint_);
     sigint_.data = this;
     uv_signal_start(&sigint_, [](uv_signal_t* s, int) { static_cast<Runner*>(s->data)->finish(kExitOk); }, SIGINT);
@@ -94,16 +97,17 @@ class Runner : public derp::uv::UvClientEvents {
       case UvClientState::Connecting:
         if (args_.verbose) std::fprintf(stderr, "derp-client: connecting\n");
         break;
-      case UvClientState::Connected: {
-        ++connects_;
-        std::fprintf(stderr, "derp-client: connected to %s (server %s) as %s\n", status.node.c_str(),
-                     derp::crypto::format_public(client_->server_key()).c_str(),
-                     derp::crypto::format_public(client_->public_key()).c_str());
-        if (args_.command == Command::Watch && connects_ > 1) line("reconnected " + status.node);
-        if (connects_ == 1) begin_command();
+      case UvClientState::Connected:
+        // Our handshake is out, but the server may not have registered us yet: "connected" (what scripts wait
+        // for before asking a peer to send to us) waits for its ServerInfo, which it sends once it has. A server
+        // that never sends one gets the benefit of the doubt after kServerInfoWait.
+        node_ = status.node;
+        registered_ = false;
+        uv_timer_start(&info_timer_, [](uv_timer_t* t) { static_cast<Runner*>(t->data)->on_registered(); },
+                       kServerInfoWaitMs, 0);
         break;
-      }
       case UvClientState::Disconnected: {
+        uv_timer_stop(&info_timer_);
         std::string text = std::string(derp_strerror(status.error)) +
                            (status.detail.empty() ? "" : ": " + status.detail);
         const bool persistent = args_.command == Command::Recv || args_.command == Command::Echo ||
@@ -123,6 +127,8 @@ class Runner : public derp::uv::UvClientEvents {
         break;
     }
   }
+
+  void on_server_info(const derp::crypto::ServerInfo&) override { on_registered(); }
 
   void on_packet(const NodePublic& source, Bytes payload) override {
     const std::string src = derp::crypto::format_public(source);
@@ -179,6 +185,19 @@ class Runner : public derp::uv::UvClientEvents {
   }
 
  private:
+  // The server has registered this connection (its ServerInfo came), or kServerInfoWaitMs passed without one.
+  void on_registered() {
+    uv_timer_stop(&info_timer_);
+    if (registered_ || finished_) return;
+    registered_ = true;
+    ++connects_;
+    std::fprintf(stderr, "derp-client: connected to %s (server %s) as %s\n", node_.c_str(),
+                 derp::crypto::format_public(client_->server_key()).c_str(),
+                 derp::crypto::format_public(client_->public_key()).c_str());
+    if (args_.command == Command::Watch && connects_ > 1) line("reconnected " + node_);
+    if (connects_ == 1) begin_command();
+  }
+
   static void line(const std::string& text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fputc('\n', stdout);
@@ -276,6 +295,7 @@ class Runner : public derp::uv::UvClientEvents {
     exit_code_ = code;
     uv_timer_stop(&timer_);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&info_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
     client_->stop();
   }
@@ -284,7 +304,10 @@ class Runner : public derp::uv::UvClientEvents {
   const Args& args_;
   std::unique_ptr<derp::uv::UvClient> client_;
   uv_timer_t timer_{};
+  uv_timer_t info_timer_{};
   uv_signal_t sigint_{};
+  std::string node_;
+  bool registered_ = false;
   NodePublic peer_{};
   std::vector<std::uint8_t> payload_;
   long connects_ = 0;

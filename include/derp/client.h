@@ -34,8 +34,10 @@ struct uv_loop_s; /* libuv's uv_loop_t; this header does not need <uv.h> */
 /* ---- events ------------------------------------------------------------------------------------------------ */
 
 typedef enum derp_client_event_type {
-  DERP_CLIENT_EVENT_CONNECTED = 1,    /* handshake done: key = the server's key; sends work from now on */
-  DERP_CLIENT_EVENT_SERVER_INFO = 2,  /* server_version, token_bucket_* */
+  DERP_CLIENT_EVENT_CONNECTED = 1,    /* ServerKey read, our ClientInfo sent: key = the server's key; sends work
+                                         from now on */
+  DERP_CLIENT_EVENT_SERVER_INFO = 2,  /* server_version, token_bucket_*. The server sends it once it has registered
+                                         us: wait for it (not CONNECTED) before telling peers to send to us */
   DERP_CLIENT_EVENT_PACKET = 3,       /* key = source, data/len = payload */
   DERP_CLIENT_EVENT_PEER_GONE = 4,    /* key = peer, reason = DERP_PEER_GONE_* */
   DERP_CLIENT_EVENT_PEER_PRESENT = 5, /* key = peer, endpoint, flags (mesh watchers only) */

@@ -339,7 +339,7 @@ TEST_CASE("client C API: bad arguments are refused, never a crash", "[capi-clien
   CHECK(std::string(derp_client_event_name(99)) == "UNKNOWN");
 }
 
-TEST_CASE("client C API: an older, shorter options struct works; later fields take defaults", "[capi-client]") {
+TEST_CASE("client C API: an older, shorter options struct works, later fields take defaults", "[capi-client]") {
   // What a program built against an older header passes: the fields up to app_name, then memory the library
   // must neither read nor write.
   struct old_options {

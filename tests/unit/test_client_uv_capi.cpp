@@ -100,6 +100,9 @@ TEST_CASE("derp_client thread mode: connect, packets both ways, ping, stop from 
   REQUIRE(ca.rc == DERP_OK);
   REQUIRE(ca.event.type == DERP_CLIENT_EVENT_CONNECTED);
   REQUIRE(cb.event.type == DERP_CLIENT_EVENT_CONNECTED);
+  // SERVER_INFO says the server has registered each of them: only then is a packet for b sure to be delivered.
+  REQUIRE(wait_for(a, DERP_CLIENT_EVENT_SERVER_INFO).event.type == DERP_CLIENT_EVENT_SERVER_INFO);
+  REQUIRE(wait_for(b, DERP_CLIENT_EVENT_SERVER_INFO).event.type == DERP_CLIENT_EVENT_SERVER_INFO);
   CHECK(std::memcmp(ca.event.key, cb.event.key, DERP_KEY_LEN) == 0);  // the one server's key
   CHECK(ca.event.struct_size == sizeof(derp_client_event));
 
@@ -260,7 +263,7 @@ struct HostSeen {
 void host_event(void* user, const derp_client_event* e) {
   auto* s = static_cast<HostSeen*>(user);
   switch (e->type) {
-    case DERP_CLIENT_EVENT_CONNECTED:
+    case DERP_CLIENT_EVENT_SERVER_INFO:  // registered at the server (CONNECTED only says our handshake is out)
       s->connected++;
       break;
     case DERP_CLIENT_EVENT_PACKET:

@@ -55,7 +55,7 @@ TEST_CASE("frame C API: frame type names", "[frame]") {
   CHECK(std::string(derp_frame_type_name(0x101)) == "Unknown");  // 0x01 in its low byte, but not a type
 }
 
-TEST_CASE("frame C API: encode and decode a SendPacket; the data points into the payload", "[frame]") {
+TEST_CASE("frame C API: encode and decode a SendPacket, the data points into the payload", "[frame]") {
   const ByteVector packet = {'h', 'e', 'l', 'l', 'o'};
   derp_frame_fields f = new_fields(DERP_FRAME_SEND_PACKET);
   std::memset(f.dst_key, 0xD0, sizeof f.dst_key);

@@ -186,7 +186,7 @@ TEST_CASE("netcheck planner: STUNTestIP and STUNPort decide the address", "[netc
   CHECK(format_addr(sent[0].to) == "127.0.0.9:3479");
 }
 
-TEST_CASE("netcheck planner: an answer is matched by transaction id; garbage and strangers are ignored",
+TEST_CASE("netcheck planner: an answer is matched by transaction id, garbage and strangers are ignored",
           "[netcheck]") {
   Options o = test_options();
   o.ipv6 = false;
@@ -222,7 +222,7 @@ TEST_CASE("netcheck planner: an answer is matched by transaction id; garbage and
   CHECK_FALSE(l->v6);
 }
 
-TEST_CASE("netcheck planner: an answered region sends no more tries; late answers to earlier tries count",
+TEST_CASE("netcheck planner: an answered region sends no more tries, late answers to earlier tries count",
           "[netcheck]") {
   DerpMap m;
   m.regions[1] = region(1, {node("1a", 1, "192.0.2.1")});

@@ -397,7 +397,7 @@ TEST_CASE("server C API: NULLs and bad arguments are refused, never a crash", "[
   derp_server_free(nullptr);
 }
 
-TEST_CASE("server C API: an older, shorter options struct works; later fields take defaults", "[capi-server]") {
+TEST_CASE("server C API: an older, shorter options struct works, later fields take defaults", "[capi-server]") {
   // What a program built against an older header would pass: the fields up to write_timeout_ms, then memory the
   // library must not read (filled with junk that would break every later field).
   struct old_options {
@@ -483,7 +483,7 @@ int host_admit(const std::uint8_t key[DERP_KEY_LEN], const derp_addr* remote, vo
 
 }  // namespace
 
-TEST_CASE("server C API: admission callback refuses a key; log callback gets the lines", "[capi-server]") {
+TEST_CASE("server C API: admission callback refuses a key, log callback gets the lines", "[capi-server]") {
   Host host;
   derp_server_options o = test_options();
   o.admit = host_admit;

@@ -175,7 +175,7 @@ TEST_CASE("server core: keep-alives on the interval", "[server]") {
   CHECK(a.of_type(FrameType::KeepAlive)[0].payload.empty());
 }
 
-TEST_CASE("server core: a newer connection with the same key takes over; the last writer wins", "[server]") {
+TEST_CASE("server core: a newer connection with the same key takes over, the last writer wins", "[server]") {
   ServerHarness h;
   Peer& b = h.connect();
   Peer& a1 = h.connect();

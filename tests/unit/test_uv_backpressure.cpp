@@ -115,7 +115,7 @@ TEST_CASE("uv: a slow receiver gets an in-order, intact subset and keeps working
   CHECK(server->core().pool().buffers_outstanding() == 0);
 }
 
-TEST_CASE("uv: a receiver that stops reading is closed by the write timeout; the sender goes on", "[uv]") {
+TEST_CASE("uv: a receiver that stops reading is closed by the write timeout, the sender goes on", "[uv]") {
   const bool use_tls = GENERATE(false, true);
   CAPTURE(use_tls);
   std::unique_ptr<TlsFixture> tls;

@@ -49,7 +49,7 @@ TEST_CASE("uv client: two clients relay, ping, server info and peer gone", "[uvc
   CHECK(ea.states.front().state == UvClientState::Connecting);
   CHECK(a->server_key() == server->core().public_key());
   CHECK(b->server_key() == server->core().public_key());
-  CHECK(loop.run_until([&] { return ea.server_infos == 1 && eb.server_infos == 1; }));
+  REQUIRE(loop.run_until([&] { return ea.server_infos == 1 && eb.server_infos == 1; }));
   CHECK(a->server_info().has_value());
 
   // Packets both ways, the largest one included.
@@ -192,7 +192,7 @@ TEST_CASE("uv client: with reconnect, failures are retried on the backoff schedu
   CHECK(loop.finish() == 0);
 }
 
-TEST_CASE("uv client: thread-safe sends from another thread arrive; the queue is bounded", "[uvclient]") {
+TEST_CASE("uv client: thread-safe sends from another thread arrive, the queue is bounded", "[uvclient]") {
   TestLoop loop;
   auto server = start_server(loop.get());
   REQUIRE(server);
@@ -202,6 +202,7 @@ TEST_CASE("uv client: thread-safe sends from another thread arrive; the queue is
   auto a = make_client(loop, client_options(url), &ea);
   auto b = make_client(loop, client_options(url), &eb);
   REQUIRE(loop.run_until([&] { return a->connected() && b->connected(); }));
+  REQUIRE(loop.run_until([&] { return ea.server_infos == 1 && eb.server_infos == 1; }));  // both registered
 
   const auto to = b->public_key();
   int queued = 0;

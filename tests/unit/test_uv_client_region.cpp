@@ -62,7 +62,7 @@ std::unique_ptr<derp::uv::UvServer> dual_stack_server(TestLoop& loop) {
 
 }  // namespace
 
-TEST_CASE("uv client: TLS with the sha256-raw pin connects; a wrong pin fails", "[uvclient]") {
+TEST_CASE("uv client: TLS with the sha256-raw pin connects, a wrong pin fails", "[uvclient]") {
   std::unique_ptr<derp::tls::ServerConfig> tls;
   std::string detail;
   REQUIRE(derp::tls::ServerConfig::self_signed("127.0.0.1", static_cast<std::int64_t>(std::time(nullptr)), &tls,
@@ -126,7 +126,7 @@ TEST_CASE("uv client: a region's dead first node is skipped for the second", "[u
   CHECK(loop.finish() == 0);
 }
 
-TEST_CASE("uv client: IPv4 and IPv6 race within a node; the loser is closed", "[uvclient]") {
+TEST_CASE("uv client: IPv4 and IPv6 race within a node, the loser is closed", "[uvclient]") {
   TestLoop loop;
   SECTION("both families answer: one connection") {
     auto server = dual_stack_server(loop);

@@ -205,7 +205,7 @@ TEST_CASE("uv: graceful shutdown sends Restarting, drains and stops the server",
   CHECK(new_connection_refused);
 }
 
-TEST_CASE("uv: a client that sends nothing is closed at the handshake timeout; others keep working", "[uv]") {
+TEST_CASE("uv: a client that sends nothing is closed at the handshake timeout, others keep working", "[uv]") {
   auto options = loopback_options();
   options.core.handshake_timeout = 300 * derp::server::kMillisecond;
   std::unique_ptr<UvServer> server;

@@ -200,7 +200,7 @@ TEST_CASE("websocket stream: message boundaries mean nothing to the DERP frames 
   }
 }
 
-TEST_CASE("websocket stream: ping gets a pong with the same data; a ping flood keeps one pending pong",
+TEST_CASE("websocket stream: ping gets a pong with the same data, a ping flood keeps one pending pong",
           "[websocket]") {
   WebSocketStream server(WebSocketRole::server);
   const ByteVector data = pattern(125, 9);  // the largest control payload

@@ -151,6 +151,7 @@ class Client:
         self._buf = (ctypes.c_uint8 * self._buf_cap)()
         self._pending = []  # events read while waiting for something else (wait_connected, ping)
         self.server_key: Optional[PublicKey] = None
+        self._registered = False
 
         opts = _Options()
         check(lib.derp_client_options_init(ctypes.byref(opts), ctypes.sizeof(opts)), "client options")
@@ -274,14 +275,16 @@ class Client:
                 raise DerpError(ev.error or -9, f"client closed: {ev.detail}")
 
     def wait_connected(self, timeout: float = 10.0) -> PublicKey:
-        """Waits for the handshake; returns the server's key. Raises derp.Timeout, or DerpError with the reason
-        when the client gave up (reconnect=False)."""
-        if self.server_key is not None:
+        """Waits until the server has registered this client (its ServerInfo arrived, which the server sends after
+        registering: from then on packets to us are delivered); returns the server's key. Raises derp.Timeout, or
+        DerpError with the reason when the client gave up (reconnect=False)."""
+        if self._registered:
             return self.server_key
-        ev = self._wait_for(lambda e: e.type in (EventType.CONNECTED, EventType.CLOSED), timeout)
+        ev = self._wait_for(lambda e: e.type in (EventType.SERVER_INFO, EventType.CLOSED), timeout)
         if ev.type == EventType.CLOSED:
             raise DerpError(ev.error or -9, f"connecting to {self.url}: {ev.detail}")
-        return ev.key
+        self._registered = True
+        return self.server_key
 
     def recv(self, timeout: Optional[float] = None) -> Tuple[PublicKey, bytes]:
         """The next packet as (source, payload). Other events are skipped (see events() to see them all).
