@@ -29,9 +29,10 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== 3/3 Python tests"
 if compgen -G "$root/bindings/python/tests/test_*.py" >/dev/null; then
   # Debian's interpreter and python3-pytest, whatever python3 comes first on PATH (pyenv, venvs).
-  DERP_LIBRARY="$root/build/test-gcc/libderp.so" /usr/bin/python3 -m pytest -q -p no:cacheprovider "$root/bindings/python/tests"
+  DERP_LIBRARY="$root/build/test-gcc/libderp.so" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+    "$root/bindings/python/tests" | tee "$root/build/test-gcc/pytest.out"
 else
-  echo "no Python tests yet (the ctypes bindings are not written yet; see README, Status)"
+  echo "no Python tests found" | tee "$root/build/test-gcc/pytest.out"
 fi
 
 # One closing line over both ctest runs (a failure in either has already stopped the script: pipefail).
@@ -40,5 +41,7 @@ for out in "$root/build/test-gcc/ctest.out" "$root/build/test-sanitize/ctest.out
   n=$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$out" | tail -n1)
   total=$((total + ${n:-0}))
 done
+py=$(sed -n 's/^\([0-9]*\) passed.*/\1/p' "$root/build/test-gcc/pytest.out" | tail -n1)
+total=$((total + ${py:-0}))
 echo
-echo "total: ${total} passed, 0 failed"
+echo "total: ${total} passed, 0 failed (ctest gcc + ctest sanitizers + pytest ${py:-0})"
