@@ -233,19 +233,11 @@ const char* derp_client_event_name(int type) {
 }
 
 int derp_client_options_init(derp_client_options* opts, size_t struct_size) {
-  if (opts == nullptr || struct_size < sizeof(std::size_t)) return DERP_ERR_INVALID_ARGUMENT;
-  const derp_client_options defaults = default_client_options();
-  derp::capi::copy_struct_prefix(defaults, opts, struct_size);
-  opts->struct_size = struct_size;
-  return DERP_OK;
+  return derp::capi::init_versioned(opts, struct_size, default_client_options());
 }
 
 int derp_client_stats_init(derp_client_stats* stats, size_t struct_size) {
-  if (stats == nullptr || struct_size < sizeof(std::size_t)) return DERP_ERR_INVALID_ARGUMENT;
-  const derp_client_stats zero{};
-  derp::capi::copy_struct_prefix(zero, stats, struct_size);
-  stats->struct_size = struct_size;
-  return DERP_OK;
+  return derp::capi::init_versioned(stats, struct_size, derp_client_stats{});
 }
 
 int derp_client_conn_new(const derp_client_options* opts, const char* host, const char* path, uint64_t now_ns,

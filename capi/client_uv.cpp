@@ -362,11 +362,7 @@ int dial_target(const derp_client_dial_options& d, derp::uv::UvClientOptions* uo
 extern "C" {
 
 int derp_client_dial_options_init(derp_client_dial_options* opts, size_t struct_size) {
-  if (opts == nullptr || struct_size < sizeof(std::size_t)) return DERP_ERR_INVALID_ARGUMENT;
-  const derp_client_dial_options defaults = default_dial_options();
-  derp::capi::copy_struct_prefix(defaults, opts, struct_size);
-  opts->struct_size = struct_size;
-  return DERP_OK;
+  return derp::capi::init_versioned(opts, struct_size, default_dial_options());
 }
 
 int derp_client_new(struct uv_loop_s* loop, const derp_client_options* opts, const derp_client_dial_options* dial,

@@ -100,6 +100,17 @@ void copy_struct_prefix(const Struct& from, Struct* to, std::size_t caller_size)
   }
 }
 
+// The *_init functions of versioned structs: the defaults, as far as the caller's struct_size reaches, and
+// struct_size recorded as the caller's (the library reads only what lies within both). DERP_OK, or
+// DERP_ERR_INVALID_ARGUMENT for NULL or a struct_size that cannot hold struct_size itself.
+template <class Struct>
+int init_versioned(Struct* out, std::size_t struct_size, const Struct& defaults) noexcept {
+  if (out == nullptr || struct_size < sizeof(std::size_t)) return DERP_ERR_INVALID_ARGUMENT;
+  copy_struct_prefix(defaults, out, struct_size);
+  out->struct_size = struct_size;
+  return DERP_OK;
+}
+
 // The caller's derp_client_options as a whole struct: the members within its struct_size, defaults beyond.
 // DERP_OK, or DERP_ERR_INVALID_ARGUMENT (NULL, or a struct_size that does not reach private_key's end; *detail says
 // which). Defined in capi/client_conn.cpp, as are the two below.

@@ -144,33 +144,18 @@ int run_on_private_loop(const derp::client::DerpMap& map, const netcheck::Option
 
 }  // namespace
 
-namespace {
-
-// Fills a versioned struct for a caller whose struct is struct_size bytes: zeroes it, then copies the defaults that
-// fit and records min(struct_size, sizeof) — an older, shorter struct gets only its prefix written.
-template <class Struct>
-int init_versioned(Struct* out, std::size_t struct_size, Struct defaults) {
-  if (out == nullptr || struct_size < sizeof(std::size_t)) return DERP_ERR_INVALID_ARGUMENT;
-  const std::size_t n = struct_size < sizeof(Struct) ? struct_size : sizeof(Struct);
-  std::memset(static_cast<void*>(out), 0, struct_size);
-  defaults.struct_size = n;
-  std::memcpy(static_cast<void*>(out), &defaults, n);
-  return DERP_OK;
-}
-
-}  // namespace
 
 extern "C" {
 
 int derp_netcheck_options_init(derp_netcheck_options* opts, std::size_t struct_size) {
   return derp::capi::guarded([&]() -> int {
-    return init_versioned(opts, struct_size, default_options());
+    return derp::capi::init_versioned(opts, struct_size, default_options());
   });
 }
 
 int derp_netcheck_report_init(derp_netcheck_report* report, std::size_t struct_size) {
   return derp::capi::guarded([&]() -> int {
-    return init_versioned(report, struct_size, blank_report());
+    return derp::capi::init_versioned(report, struct_size, blank_report());
   });
 }
 

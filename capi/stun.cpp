@@ -134,33 +134,18 @@ bool output_ok(const std::uint8_t* out, const std::size_t* out_len) { return out
 
 }  // namespace
 
-namespace {
-
-// Fills a versioned struct for a caller whose struct is struct_size bytes: zeroes it, then copies the defaults that
-// fit and records min(struct_size, sizeof) — an older, shorter struct gets only its prefix written.
-template <class Struct>
-int init_versioned(Struct* out, std::size_t struct_size, Struct defaults) {
-  if (out == nullptr || struct_size < sizeof(std::size_t)) return DERP_ERR_INVALID_ARGUMENT;
-  const std::size_t n = struct_size < sizeof(Struct) ? struct_size : sizeof(Struct);
-  std::memset(static_cast<void*>(out), 0, struct_size);
-  defaults.struct_size = n;
-  std::memcpy(static_cast<void*>(out), &defaults, n);
-  return DERP_OK;
-}
-
-}  // namespace
 
 extern "C" {
 
 int derp_stun_request_options_init(derp_stun_request_options* opts, std::size_t struct_size) {
   return derp::capi::guarded([&]() -> int {
-    return init_versioned(opts, struct_size, default_request_options());
+    return derp::capi::init_versioned(opts, struct_size, default_request_options());
   });
 }
 
 int derp_stun_responder_options_init(derp_stun_responder_options* opts, std::size_t struct_size) {
   return derp::capi::guarded([&]() -> int {
-    return init_versioned(opts, struct_size, default_responder_options());
+    return derp::capi::init_versioned(opts, struct_size, default_responder_options());
   });
 }
 

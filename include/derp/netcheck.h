@@ -80,8 +80,8 @@ typedef struct derp_netcheck_report {
 /* Fills defaults for a struct of struct_size bytes (pass sizeof *opts): an older, shorter struct gets only its
    prefix written. DERP_ERR_INVALID_ARGUMENT for NULL or a struct_size below sizeof(size_t). Thread-safe. */
 DERP_EXPORT int derp_netcheck_options_init(derp_netcheck_options *opts, size_t struct_size);
-/* Zeroes the report and sets struct_size = min(struct_size, the library's size), and -1 for unknown values.
-   DERP_ERR_INVALID_ARGUMENT for NULL or a struct_size below sizeof(size_t). Thread-safe. */
+/* Blanks the report (-1 for unknown values) as far as struct_size reaches and records struct_size (pass
+   sizeof *report). DERP_ERR_INVALID_ARGUMENT for NULL or a struct_size below sizeof(size_t). Thread-safe. */
 DERP_EXPORT int derp_netcheck_report_init(derp_netcheck_report *report, size_t struct_size);
 
 /*
