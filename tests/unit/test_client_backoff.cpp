@@ -11,7 +11,7 @@ using derp::Nanos;
 using derp::client::BackoffOptions;
 using derp::client::ReconnectPolicy;
 
-TEST_CASE("backoff: delays double from base, jittered within [0.5, 1.5), capped at max", "[client][backoff]") {
+TEST_CASE("backoff: delays double from base, jittered by 0.5x to 1.5x, capped at max", "[client][backoff]") {
   const BackoffOptions o{100 * kMillisecond, 10 * kSecond};
   const Nanos now = 1000 * kSecond;
   for (std::uint64_t seed : {0ull, 1ull, 42ull, 0xdeadbeefull}) {

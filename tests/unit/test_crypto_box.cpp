@@ -58,7 +58,7 @@ std::map<std::string, NodePrivate> named_keys() {
 
 }  // namespace
 
-TEST_CASE("crypto: fixed_nonce[]: seal reproduces Go's boxes byte for byte and opens them", "[crypto][vectors]") {
+TEST_CASE("crypto: fixed_nonce vectors: seal reproduces Go's boxes byte for byte and opens them", "[crypto][vectors]") {
   DERP_REQUIRE_TESTDATA();
   const auto keys = named_keys();
   const auto doc = derp::test::read_json_file("tailscale/info_boxes.json");
@@ -84,7 +84,7 @@ TEST_CASE("crypto: fixed_nonce[]: seal reproduces Go's boxes byte for byte and o
   }
 }
 
-TEST_CASE("crypto: shared_keys[]: crypto_box_beforenm equals Go's box.Precompute", "[crypto][vectors]") {
+TEST_CASE("crypto: shared_keys vectors: crypto_box_beforenm equals Go's box.Precompute", "[crypto][vectors]") {
   DERP_REQUIRE_TESTDATA();
   const auto keys = named_keys();
   const auto doc = derp::test::read_json_file("tailscale/info_boxes.json");

@@ -130,7 +130,7 @@ Nonce nonce_from(std::uint8_t first, int step) {
 
 }  // namespace
 
-TEST_CASE("info: recorded[]: every Go ClientInfo/ServerInfo opens to its plaintext, which we re-encode exactly",
+TEST_CASE("info: recorded boxes: every Go ClientInfo/ServerInfo opens to its plaintext, which we re-encode exactly",
           "[crypto][vectors]") {
   DERP_REQUIRE_TESTDATA();
   const auto keys = named_keys();
@@ -166,7 +166,7 @@ TEST_CASE("info: recorded[]: every Go ClientInfo/ServerInfo opens to its plainte
   CHECK(server_infos == 2);
 }
 
-TEST_CASE("info: recorded[]: the option combinations decode to the right fields", "[crypto][vectors]") {
+TEST_CASE("info: recorded boxes: the option combinations decode to the right fields", "[crypto][vectors]") {
   DERP_REQUIRE_TESTDATA();
   const auto keys = named_keys();
   const auto doc = derp::test::read_json_file("tailscale/info_boxes.json");
