@@ -58,16 +58,6 @@ constexpr std::size_t kMinStructSize = sizeof(std::size_t);
 // a heap allocation on the hot path.
 constexpr std::size_t kMaxViewsPerCall = 64;
 
-// Copies the fields of `from` after struct_size that also exist in a caller struct of caller_size bytes.
-template <class Struct>
-void copy_known_prefix(const Struct& from, Struct* to, std::size_t caller_size) {
-  const std::size_t begin = sizeof(std::size_t);
-  const std::size_t end = std::min(caller_size, sizeof(Struct));
-  if (end > begin) {
-    std::memcpy(reinterpret_cast<unsigned char*>(to) + begin, reinterpret_cast<const unsigned char*>(&from) + begin,
-                end - begin);
-  }
-}
 
 derp_server_options default_options() {
   derp_server_options o{};
@@ -124,7 +114,7 @@ int server_options_from_c(const derp_server_options* opts, server::ServerOptions
       *detail = "derp_server_options.struct_size is not set";
       return DERP_ERR_INVALID_ARGUMENT;
     }
-    copy_known_prefix(*opts, &o, opts->struct_size);
+    derp::capi::copy_struct_prefix(*opts, &o, opts->struct_size);
   }
   if (o.keepalive_ms == 0 || o.handshake_timeout_ms == 0 || o.queue_packets == 0 || o.queue_bytes == 0) {
     *detail = "keepalive_ms, handshake_timeout_ms, queue_packets and queue_bytes must be at least 1";
@@ -198,11 +188,7 @@ int server_options_from_c(const derp_server_options* opts, server::ServerOptions
 extern "C" {
 
 int derp_server_options_init(derp_server_options* opts, size_t struct_size) {
-  if (opts == nullptr || struct_size < kMinStructSize) return DERP_ERR_INVALID_ARGUMENT;
-  const derp_server_options defaults = default_options();
-  copy_known_prefix(defaults, opts, struct_size);
-  opts->struct_size = struct_size;
-  return DERP_OK;
+  return derp::capi::init_versioned(opts, struct_size, default_options());
 }
 
 int derp_server_new(const derp_server_options* opts, derp_server** out) {

@@ -28,15 +28,6 @@ enum class Mode { Created, HostLoop, Thread, Failed, Stopped };
 
 constexpr std::size_t kMinStructSize = sizeof(std::size_t);
 
-template <class Struct>
-void copy_known_prefix(const Struct& from, Struct* to, std::size_t caller_size) {
-  const std::size_t begin = sizeof(std::size_t);
-  const std::size_t end = std::min(caller_size, sizeof(Struct));
-  if (end > begin) {
-    std::memcpy(reinterpret_cast<unsigned char*>(to) + begin, reinterpret_cast<const unsigned char*>(&from) + begin,
-                end - begin);
-  }
-}
 
 derp_uv_server_options default_options() {
   derp_uv_server_options o{};
@@ -171,11 +162,7 @@ int listen_now(derp_uv_server* s) {
 extern "C" {
 
 int derp_uv_server_options_init(derp_uv_server_options* opts, size_t struct_size) {
-  if (opts == nullptr || struct_size < kMinStructSize) return DERP_ERR_INVALID_ARGUMENT;
-  const derp_uv_server_options defaults = default_options();
-  copy_known_prefix(defaults, opts, struct_size);
-  opts->struct_size = struct_size;
-  return DERP_OK;
+  return derp::capi::init_versioned(opts, struct_size, default_options());
 }
 
 int derp_uv_server_new(struct uv_loop_s* loop, const derp_uv_server_options* opts, derp_uv_server** out) {
@@ -185,7 +172,7 @@ int derp_uv_server_new(struct uv_loop_s* loop, const derp_uv_server_options* opt
     derp_uv_server_options o = default_options();
     if (opts != nullptr) {
       if (opts->struct_size < kMinStructSize) return DERP_ERR_INVALID_ARGUMENT;
-      copy_known_prefix(*opts, &o, opts->struct_size);
+      derp::capi::copy_struct_prefix(*opts, &o, opts->struct_size);
     }
     std::string detail;
     derp::uv::UvServerOptions uo;

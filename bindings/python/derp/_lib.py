@@ -115,3 +115,22 @@ def buffer_of(data: bytes):
 
 def library_path() -> Optional[str]:
     return getattr(lib, "_name", None)
+
+
+class Closable:
+    """A context manager over close(), which the subclass defines (idempotent); also closes when collected."""
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterator, Optional, Tuple, Union
 
-from ._lib import Addr, KeyBytes, buffer_of, declare_optional, lib, size_p, u8p
+from ._lib import Closable, Addr, KeyBytes, buffer_of, declare_optional, lib, size_p, u8p
 from .errors import DerpError, Timeout, check
 from .keys import Key, PublicKey
 from .stun import addr_to_tuple
@@ -127,7 +127,7 @@ def _event_from(raw: _Event) -> Event:
         token_bucket_bytes_burst=raw.token_bucket_bytes_burst)
 
 
-class Client:
+class Client(Closable):
     """A DERP client connected to `url` ("http://127.0.0.1:PORT/derp", "https://host/derp") as `key`.
 
     It connects in the background and reconnects after a loss (reconnect=True). Packets sent while it is not
@@ -189,17 +189,6 @@ class Client:
             lib.derp_client_stop(handle)
             lib.derp_client_free(handle)
 
-    def __enter__(self) -> "Client":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def _live(self) -> ctypes.c_void_p:
         if self._closed or not self._handle:

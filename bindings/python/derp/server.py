@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 from typing import Optional, Tuple
 
-from ._lib import Addr, declare_optional, lib
+from ._lib import Closable, Addr, declare_optional, lib
 from .errors import DerpError, check
 from .keys import Key, PublicKey
 from .stun import addr_to_tuple
@@ -64,7 +64,7 @@ def _text_out(fn, handle, what: str) -> str:
     return buf.value.decode()
 
 
-class Server:
+class Server(Closable):
     """A DERP server on `address` ("127.0.0.1:0" picks a free port) with STUN on `stun_address` (None: off;
     default: a free UDP port on 127.0.0.1).
 
@@ -139,14 +139,3 @@ class Server:
             lib.derp_uv_server_stop(handle)
             lib.derp_uv_server_free(handle)
 
-    def __enter__(self) -> "Server":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
