@@ -12,16 +12,6 @@ namespace derp::client {
 
 namespace {
 
-// A value that goes verbatim into the request line or a header: nothing that could end or split them.
-bool safe_request_text(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f) return false;
-  }
-  return true;
-}
-
 // The answer's first line for a log sentence, cut short and with anything unprintable replaced: it comes from
 // the server and may be anything.
 std::string status_line(std::string_view head) {
@@ -41,10 +31,10 @@ std::string status_line(std::string_view head) {
 
 int ClientConnection::start(Nanos now) {
   const ClientOptions& o = options_;
-  if (!safe_request_text(o.host) || !safe_request_text(o.path) || o.path.front() != '/') {
+  if (!http::safe_request_text(o.host) || !http::safe_request_text(o.path) || o.path.front() != '/') {
     return DERP_ERR_INVALID_ARGUMENT;
   }
-  if (!o.ideal_node.empty() && !safe_request_text(o.ideal_node)) return DERP_ERR_INVALID_ARGUMENT;
+  if (!o.ideal_node.empty() && !http::safe_request_text(o.ideal_node)) return DERP_ERR_INVALID_ARGUMENT;
   // The sealed ClientInfo must fit what a server reads (256 KiB); refuse now rather than at the handshake.
   if (crypto::encode_client_info(o.info).size() + crypto::kClientInfoMinPayload > crypto::kClientInfoMaxPayload) {
     return DERP_ERR_INVALID_ARGUMENT;

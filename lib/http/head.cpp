@@ -168,4 +168,13 @@ int parse_response_head(std::string_view head, ResponseHead* out) {
   return parse_headers(rest, &out->headers);
 }
 
+bool safe_request_text(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f) return false;
+  }
+  return true;
+}
+
 }  // namespace derp::http

@@ -55,4 +55,8 @@ int parse_response_head(std::string_view head, ResponseHead* out);
 
 bool iequals(std::string_view a, std::string_view b);
 
+// True for a non-empty value that can go verbatim into a request line or a header (a host, a path): no space,
+// control character or DEL that could end or split them.
+bool safe_request_text(std::string_view s);
+
 }  // namespace derp::http

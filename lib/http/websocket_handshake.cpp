@@ -41,15 +41,6 @@ bool valid_key(std::string_view key) {
   return rc == 0 && raw_len == kKeyRawLen;
 }
 
-// A host or path goes verbatim into the request line or a header: anything that could end or split them is out.
-bool safe_request_text(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
