@@ -41,7 +41,6 @@ bool valid_key(std::string_view key) {
   return rc == 0 && raw_len == kKeyRawLen;
 }
 
-
 }  // namespace
 
 std::string websocket_accept_value(std::string_view key) {
