@@ -165,6 +165,7 @@ int derp_netcheck_run(const char* derpmap_json, std::size_t len, const derp_netc
     if (derpmap_json == nullptr || out == nullptr || out->struct_size < kMinStructSize) {
       return DERP_ERR_INVALID_ARGUMENT;
     }
+    if (len == 0) len = std::strlen(derpmap_json);  // 0: NUL-terminated, as derp_client_dial_options reads it
     if (opts != nullptr && opts->struct_size < kMinStructSize) return DERP_ERR_INVALID_ARGUMENT;
     const derp_netcheck_options c = opts == nullptr ? default_options() : read_prefix(opts, default_options());
     const std::optional<netcheck::Options> options = to_options(c);

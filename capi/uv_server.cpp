@@ -1,4 +1,5 @@
 // C entry points of include/derp/uv.h: lib/uv's UvServer on the host's loop or on a LoopThread of its own.
+#include <array>
 #include "derp/uv.h"
 
 #include <atomic>
@@ -70,6 +71,7 @@ struct derp_uv_server {
   std::function<void(LogLevel, std::string_view)> log;  // the core's sink: the host's callback or the global one
   std::string tls_hostname;
   std::string cert_pin;  // empty without TLS
+  std::array<std::uint8_t, DERP_KEY_LEN> public_key{};  // the server's key, copied at creation (immutable)
   bool has_stun = false;
   std::uint32_t reconnect_in_ms = 0;
   std::uint32_t try_for_ms = 0;
@@ -230,6 +232,7 @@ int derp_uv_server_new(struct uv_loop_s* loop, const derp_uv_server_options* opt
       s->log_error("derp_uv_server_new: " + detail);
       return rc;
     }
+    s->public_key = s->server->core().public_key().bytes();
     *out = s.release();
     return DERP_OK;
   });
@@ -326,6 +329,12 @@ void derp_uv_server_free(derp_uv_server* server) {
   }
   release_own_loop(server);
   derp::capi::destroy(server);
+}
+
+int derp_uv_server_public_key(const derp_uv_server* server, std::uint8_t key_out[DERP_KEY_LEN]) {
+  if (server == nullptr || key_out == nullptr) return DERP_ERR_INVALID_ARGUMENT;
+  std::memcpy(key_out, server->public_key.data(), DERP_KEY_LEN);
+  return DERP_OK;
 }
 
 int derp_uv_server_derp_address(const derp_uv_server* server, derp_addr* out) {

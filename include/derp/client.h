@@ -187,7 +187,7 @@ typedef struct derp_client derp_client;
 typedef struct derp_client_dial_options {
   size_t struct_size;
   const char *url;          /* "https://host[:port]/derp" or "http://..." — or NULL and a DERPMap below */
-  const char *derpmap_json; /* Tailscale's DERPMap JSON (with region_id), used when url is NULL */
+  const char *derpmap_json; /* Tailscale's DERPMap JSON (fields: see netcheck.h), used with region_id when url is NULL */
   size_t derpmap_len;
   int region_id;
   const char *ca_file;      /* extra PEM roots; NULL = system store only */

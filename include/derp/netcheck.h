@@ -27,6 +27,11 @@ extern "C" {
 #endif
 
 /* The most regions a report lists; more set derp_netcheck_report.regions_truncated. */
+/* The DERPMap JSON uses Go's field names, matched case-insensitively as Go does: {"Regions": {"<id>": {"RegionID",
+ * "RegionCode", "RegionName", "NoMeasureNoHome", "Nodes": [{"Name", "RegionID", "HostName", "IPv4", "IPv6",
+ * "STUNPort" (0 = 3478, -1 = no STUN), "STUNOnly", "STUNTestIP", "DERPPort", "CertName", "InsecureForTests",
+ * "CanPort80"}]}}, "HomeParams": {"RegionScore": {"<id>": factor}}}. IPv4/IPv6: an address to use, "" to resolve
+ * HostName, anything else (conventionally "none") to skip that family. Unknown fields are ignored. */
 #define DERP_NETCHECK_MAX_REGIONS 64
 /* Room for a region's code and name, NUL included; longer ones are cut (at a UTF-8 character boundary). */
 #define DERP_NETCHECK_REGION_CODE_MAX 32
@@ -85,7 +90,8 @@ DERP_EXPORT int derp_netcheck_options_init(derp_netcheck_options *opts, size_t s
 DERP_EXPORT int derp_netcheck_report_init(derp_netcheck_report *report, size_t struct_size);
 
 /*
- * Runs one netcheck against the DERPMap given as Tailscale's JSON (tailcfg.DERPMap) and blocks until it is done:
+ * Runs one netcheck against the DERPMap given as Tailscale's JSON (tailcfg.DERPMap: derpmap_json[0..len), or up
+ * to its NUL when len is 0) and blocks until it is done:
  * at most opts->timeout_ms, plus however long a host name lookup already under way takes to give up. Uses a
  * private libuv loop, its own UDP sockets on ephemeral ports, and the system resolver. opts NULL: defaults.
  * out->struct_size must be set (derp_netcheck_report_init).

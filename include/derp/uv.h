@@ -122,6 +122,10 @@ DERP_EXPORT int derp_uv_server_stop(derp_uv_server *server);
  */
 DERP_EXPORT void derp_uv_server_free(derp_uv_server *server);
 
+/* The server's public key (the one its clients see in the ServerKey frame), also when it was generated because
+ * opts->server was NULL. Any time after derp_uv_server_new. DERP_OK or DERP_ERR_INVALID_ARGUMENT. Thread-safe. */
+DERP_EXPORT int derp_uv_server_public_key(const derp_uv_server *server, uint8_t key_out[DERP_KEY_LEN]);
+
 /* The TCP address actually bound (port resolved) once started. DERP_ERR_UV_STATE before a successful start.
  * Thread-safe once start has returned. */
 DERP_EXPORT int derp_uv_server_derp_address(const derp_uv_server *server, derp_addr *out);

@@ -371,6 +371,8 @@ TEST_CASE("netcheck C API: argument checks", "[netcheck][capi]") {
   // An empty map: nothing to probe, done at once.
   derp_netcheck_options_init(&opts, sizeof opts);
   CHECK(derp_netcheck_run("{}", 2, &opts, &report) == DERP_OK);
+  CHECK(derp_netcheck_run("{}", 0, &opts, &report) == DERP_OK);  // len 0: NUL-terminated
+  CHECK(derp_netcheck_run("{\"Regions\": 5}", 0, &opts, &report) == DERP_ERR_BAD_JSON);
   CHECK(report.udp == 0);
   CHECK(report.region_count == 0);
   CHECK(report.timed_out == 0);

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "derp/common.h"
+#include "derp/key.h"
 #include "derp/stun.h"
 #include "derp/uv.h"
 #include "test_uv_support.hpp"
@@ -336,4 +337,30 @@ TEST_CASE("uv C API: bad arguments, bad addresses, busy port, free without start
   REQUIRE(derp_uv_server_start(s) == DERP_OK);
   derp_uv_server_free(s);  // never ran the loop, never stopped: closed at once
   CHECK(uv_loop_close(&loop) == 0);
+}
+
+TEST_CASE("uv C API: the server's public key, given or generated", "[capi-server]") {
+  derp_server_options core;
+  REQUIRE(derp_server_options_init(&core, sizeof core) == DERP_OK);
+  REQUIRE(derp_key_generate(core.private_key) == DERP_OK);
+  std::uint8_t expected[DERP_KEY_LEN];
+  REQUIRE(derp_key_public_from_private(core.private_key, expected) == DERP_OK);
+
+  derp_uv_server_options o = loopback_options(&core, /*stun=*/false);
+  derp_uv_server* given = nullptr;
+  REQUIRE(derp_uv_server_new(nullptr, &o, &given) == DERP_OK);
+  std::uint8_t got[DERP_KEY_LEN] = {};
+  REQUIRE(derp_uv_server_public_key(given, got) == DERP_OK);  // before start, too
+  CHECK(std::memcmp(got, expected, DERP_KEY_LEN) == 0);
+  CHECK(derp_uv_server_public_key(given, nullptr) == DERP_ERR_INVALID_ARGUMENT);
+  derp_uv_server_free(given);
+
+  o = loopback_options(nullptr, /*stun=*/false);  // no core options: a fresh key, still readable
+  derp_uv_server* fresh = nullptr;
+  REQUIRE(derp_uv_server_new(nullptr, &o, &fresh) == DERP_OK);
+  std::uint8_t generated[DERP_KEY_LEN] = {};
+  REQUIRE(derp_uv_server_public_key(fresh, generated) == DERP_OK);
+  CHECK(derp_key_is_zero(generated) == 0);
+  CHECK(std::memcmp(generated, expected, DERP_KEY_LEN) != 0);
+  derp_uv_server_free(fresh);
 }

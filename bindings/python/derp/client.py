@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterator, Optional, Tuple, Union
 
-from ._lib import Closable, Addr, KeyBytes, buffer_of, declare_optional, lib, size_p, u8p
+from ._lib import Addr, Closable, KeyBytes, buffer_of, declare_optional, lib, size_p, u8p
 from .errors import DerpError, Timeout, check
 from .keys import Key, PublicKey
 from .stun import addr_to_tuple
@@ -90,7 +90,8 @@ class EventType(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Event:
-    """One client event. Which fields mean something depends on type (see include/derp/client.h)."""
+    """One client event. Which fields mean something depends on type (include/derp/client.h, derp_client_event);
+    keys are PublicKey objects, times are float seconds (the C struct has nanoseconds), endpoints (ip, port)."""
 
     type: EventType
     key: Optional[PublicKey] = None  # CONNECTED: the server; PACKET: the source; PEER_*: the peer
@@ -129,6 +130,10 @@ def _event_from(raw: _Event) -> Event:
 
 class Client(Closable):
     """A DERP client connected to `url` ("http://127.0.0.1:PORT/derp", "https://host/derp") as `key`.
+
+    The constructor waits up to `wait_connected` seconds until the server has registered the client (None: do not
+    wait; then send() raises NOT_CONNECTED until it is) and raises derp.Timeout, or DerpError (e.g. CONNECT, with
+    reconnect=False) when it cannot connect. `connect_timeout` bounds one attempt (DNS + TCP + TLS + handshake).
 
     It connects in the background and reconnects after a loss (reconnect=True). Packets sent while it is not
     connected are dropped and counted, and send() raises DerpError NOT_CONNECTED for them. Use it as a context
@@ -184,6 +189,7 @@ class Client(Closable):
             if self._closed:
                 return
             self._closed = True
+            self._pending.clear()
             handle, self._handle = self._handle, ctypes.c_void_p()
         if handle:
             lib.derp_client_stop(handle)
@@ -240,7 +246,7 @@ class Client(Closable):
                 self._buf = (ctypes.c_uint8 * self._buf_cap)()
                 continue
             if rc == -8:
-                raise Timeout("no client event within the timeout")
+                raise Timeout("no client event within the timeout")  # callers add what they waited for
             check(rc, "next_event")
             event = _event_from(ev)
             if event.type == EventType.CONNECTED:
@@ -269,7 +275,13 @@ class Client(Closable):
         DerpError with the reason when the client gave up (reconnect=False)."""
         if self._registered:
             return self.server_key
-        ev = self._wait_for(lambda e: e.type in (EventType.SERVER_INFO, EventType.CLOSED), timeout)
+        try:
+            ev = self._wait_for(lambda e: e.type in (EventType.SERVER_INFO, EventType.CLOSED), timeout)
+        except Timeout:
+            last = [e for e in self._pending if e.type == EventType.DISCONNECTED]
+            why = f" (last failure: {last[-1].detail}; still retrying)" if last else ""
+            raise Timeout(f"not connected to {self.url} within {timeout} s{why}") from None
+        self._pending.append(ev)  # events() and next_event() still see it, in order
         if ev.type == EventType.CLOSED:
             raise DerpError(ev.error or -9, f"connecting to {self.url}: {ev.detail}")
         self._registered = True
@@ -283,12 +295,17 @@ class Client(Closable):
         return ev.key, ev.data
 
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
-        """Iterates over every event until CLOSED (included), or until none arrives within timeout."""
+        """Iterates over every event until CLOSED (included), or until none arrives within timeout; yields nothing
+        once the client is closed."""
         while True:
             try:
                 ev = self.next_event(timeout)
             except Timeout:
                 return
+            except DerpError as exc:
+                if exc.code == -9:  # CLOSED: the client was closed (or its CLOSED event already taken)
+                    return
+                raise
             yield ev
             if ev.type == EventType.CLOSED:
                 return

@@ -43,6 +43,8 @@ _HAVE = all([
 
 @dataclass(frozen=True)
 class RegionLatency:
+    """One region's STUN round trips, in float seconds; None when that family got no answer."""
+
     region_id: int
     code: str
     name: str
@@ -53,6 +55,9 @@ class RegionLatency:
 
 @dataclass(frozen=True)
 class NetcheckReport:
+    """What one netcheck found. Addresses are (ip, port) tuples or None; `regions` maps region id → RegionLatency
+    for every region probed; `preferred_region` is None when no region answered."""
+
     udp: bool                                  # some STUN round trip completed
     ipv4: bool
     ipv6: bool

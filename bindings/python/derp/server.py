@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 from typing import Optional, Tuple
 
-from ._lib import Closable, Addr, declare_optional, lib
+from ._lib import Addr, Closable, KeyBytes, declare_optional, lib
 from .errors import DerpError, check
 from .keys import Key, PublicKey
 from .stun import addr_to_tuple
@@ -44,6 +44,7 @@ _HAVE_SERVER = all([
     declare_optional("derp_uv_server_stop", c_int, _vp),
     declare_optional("derp_uv_server_free", None, _vp),
     declare_optional("derp_uv_server_derp_address", c_int, _vp, ctypes.POINTER(Addr)),
+    declare_optional("derp_uv_server_public_key", c_int, _vp, KeyBytes),
     declare_optional("derp_uv_server_stun_address", c_int, _vp, ctypes.POINTER(Addr)),
     declare_optional("derp_uv_server_url", c_int, _vp, ctypes.c_char_p, c_size_t, size_p),
     declare_optional("derp_uv_server_cert_pin", c_int, _vp, ctypes.c_char_p, c_size_t, size_p),
@@ -70,7 +71,9 @@ class Server(Closable):
 
         with derp.Server(address="127.0.0.1:0") as srv:
             srv.url            # "http://127.0.0.1:PORT/derp"
-            srv.stun_address   # ("127.0.0.1", PORT)
+            srv.address        # ("127.0.0.1", PORT), the DERP listener
+            srv.stun_address   # ("127.0.0.1", PORT), or None without STUN
+            srv.public_key     # the server's PublicKey
 
     TLS: tls="self-signed" with tls_hostname an IP (clients pin srv.cert_pin), or tls="pem" with cert_file and
     key_file. It runs on a thread of its own until close(); Python is never called back from it."""
@@ -118,7 +121,9 @@ class Server(Closable):
             self.stun_address = addr_to_tuple(addr)
         self.cert_pin: Optional[str] = (
             _text_out(lib.derp_uv_server_cert_pin, self._handle, "certificate pin") if tls else None)
-        self.public_key: Optional[PublicKey] = key.public if key else None
+        raw = KeyBytes()
+        check(lib.derp_uv_server_public_key(self._handle, raw), "server key")
+        self.public_key: PublicKey = PublicKey(bytes(raw))
 
     def metrics(self) -> str:
         """The Prometheus metrics page (what /debug/varz serves)."""

@@ -14,7 +14,10 @@ def test_two_clients_relay_both_ways():
     a, b = derp.Key.generate(), derp.Key.generate()
     with derp.Server(address="127.0.0.1:0") as srv:
         with derp.Client(srv.url, a) as ca, derp.Client(srv.url, b) as cb:
-            assert ca.server_key is not None and ca.server_key == cb.server_key
+            assert ca.server_key == srv.public_key and cb.server_key == srv.public_key
+            # The handshake events stay visible, in order, after the constructor waited for them.
+            first = [ca.next_event(timeout=1).type for _ in range(2)]
+            assert first == [derp.EventType.CONNECTED, derp.EventType.SERVER_INFO]
             ca.send(b.public, b"hello")
             src, data = cb.recv(timeout=5)
             assert src == a.public and data == b"hello"
@@ -91,3 +94,16 @@ def test_send_after_close_raises():
         with pytest.raises(derp.DerpError) as info:
             c.send(derp.Key.generate().public, b"x")
         assert info.value.name == "CLOSED"
+
+
+def test_events_after_close_end_quietly():
+    with derp.Server(stun_address=None) as srv:
+        c = derp.Client(srv.url, derp.Key.generate())
+        c.close()
+        assert list(c.events(timeout=0.1)) == []
+
+
+def test_timeout_names_the_last_failure():
+    with pytest.raises(derp.Timeout) as info:
+        derp.Client("http://127.0.0.1:1/derp", derp.Key.generate(), wait_connected=0.5)
+    assert "refused" in str(info.value) and "still retrying" in str(info.value)
