@@ -48,7 +48,7 @@ TEST_CASE("disco ping padding: zero bytes after the key, reported back by parse 
   CHECK(m.ping.txid == ping.txid);
 }
 
-TEST_CASE("disco call-me-maybe: v4 and v6 endpoints round trip; a stray byte discards them all", "[disco]") {
+TEST_CASE("disco call-me-maybe: v4 and v6 endpoints round trip, a stray byte discards them all", "[disco]") {
   disco::CallMeMaybe cmm;
   derp_addr a{}, b{};
   REQUIRE(derp::parse_addr("192.0.2.1:41641", &a) == DERP_OK);
@@ -67,7 +67,7 @@ TEST_CASE("disco call-me-maybe: v4 and v6 endpoints round trip; a stray byte dis
   CHECK(m.call_me_maybe.endpoints.empty());
 }
 
-TEST_CASE("disco packet: the caller's nonce is the one on the wire; a new nonce gives new bytes", "[disco]") {
+TEST_CASE("disco packet: the caller's nonce is the one on the wire, a new nonce gives new bytes", "[disco]") {
   const NodePrivate a = private_filled(1), b = private_filled(2);
   SharedKey ab, ba;
   REQUIRE(SharedKey::derive(a, public_of(b), &ab) == DERP_OK);
