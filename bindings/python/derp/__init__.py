@@ -6,8 +6,9 @@
 
 The shared library is found as derp/_lib.py describes (DERP_LIBRARY first).
 """
-from ._lib import LibraryNotFound, lib as _lib
-from .errors import DerpError, Timeout
+from ._lib import LibraryNotFound, library_path, lib as _library
+from . import errors as _errors
+from .errors import *  # noqa: F401,F403 - DerpError and one subclass per DERP_ERR_* code (Timeout, QueueFull, ...)
 from .keys import Key, PublicKey
 from .stun import StunResult, is_stun, parse_binding_response, stun_probe, tailscale_request
 from .server import Server
@@ -16,10 +17,10 @@ from .netcheck import NetcheckReport, RegionLatency, netcheck
 
 __all__ = [
     "DerpError", "Timeout", "Server", "Client", "Event", "EventType", "netcheck", "NetcheckReport", "RegionLatency", "LibraryNotFound", "Key", "PublicKey", "StunResult", "stun_probe", "is_stun",
-    "tailscale_request", "parse_binding_response", "library_version",
-]
+    "tailscale_request", "parse_binding_response", "library_version", "library_path",
+] + [name for name in _errors.__all__ if name not in ("DerpError", "Timeout", "check")]
 
 
 def library_version() -> str:
     """The loaded libderp's version, "MAJOR.MINOR.PATCH"."""
-    return _lib.derp_version_string().decode()
+    return _library.derp_version_string().decode()

@@ -3,7 +3,8 @@
 The library is looked up in this order, first hit wins:
   1. the path in the DERP_LIBRARY environment variable;
   2. a libderp.so* installed beside this package (derp/libderp.so.0, for a self-contained install);
-  3. the build tree of the checkout this package sits in (build/*/libderp.so, newest first);
+  3. when this package sits in libderp's checkout (bindings/python), its build tree (build/*/libderp.so, newest
+     first); an installed package skips this;
   4. the system, through ctypes.util.find_library("derp") (ldconfig's cache, /usr/local/lib after ldconfig).
 When nothing loads, LibraryNotFound names every place tried.
 """
@@ -17,10 +18,17 @@ from pathlib import Path
 from typing import List, Optional
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+# bindings/python/derp -> the checkout's root is three levels up; an installed package (site-packages/derp) has
+# no checkout around it, and then no build tree is searched or mentioned.
+_CHECKOUT = _PACKAGE_DIR.parent.parent.parent
+_IN_CHECKOUT = (_CHECKOUT / "include" / "derp" / "common.h").is_file() and (_PACKAGE_DIR.parent / "pyproject.toml").is_file()
+
+# What the bundled library needs from the system (Debian 12 package names), said when it does not load.
+_RUNTIME_PACKAGES = "libsodium23 libuv1 libwslay1 libmbedtls14 libmbedx509-1 libmbedcrypto7"
 
 
 class LibraryNotFound(OSError):
-    """libderp.so could not be found or loaded; the message lists what was tried."""
+    """libderp.so could not be found or loaded; the message lists what was tried and what builds it."""
 
 
 def _candidates() -> List[str]:
@@ -29,15 +37,34 @@ def _candidates() -> List[str]:
     if env:
         tried.append(env)
     tried.extend(sorted(glob.glob(str(_PACKAGE_DIR / "libderp.so*"))))
-    # bindings/python/derp -> the checkout root is three levels up.
-    root = _PACKAGE_DIR.parent.parent.parent
-    built = glob.glob(str(root / "build" / "*" / "libderp.so")) + glob.glob(str(root / "build" / "libderp.so"))
-    built.sort(key=lambda p: os.path.getmtime(p), reverse=True)
-    tried.extend(built)
+    if _IN_CHECKOUT:
+        built = glob.glob(str(_CHECKOUT / "build" / "*" / "libderp.so")) + glob.glob(str(_CHECKOUT / "build" / "libderp.so"))
+        built.sort(key=lambda p: os.path.getmtime(p), reverse=True)
+        tried.extend(built)
     system = ctypes.util.find_library("derp")
     if system:
         tried.append(system)
     return tried
+
+
+def _not_found_message(errors: List[str]) -> str:
+    where = "; ".join(errors) if errors else "nothing found"
+    places = [f"DERP_LIBRARY ({os.environ.get('DERP_LIBRARY', 'unset')})", f"a libderp.so* beside the package ({_PACKAGE_DIR})"]
+    if _IN_CHECKOUT:
+        places.append(f"the checkout's build tree ({_CHECKOUT / 'build'}/*/libderp.so)")
+    places.append("ctypes.util.find_library('derp')")
+    text = f"libderp.so not found. Tried, in order: {', '.join(places)}. Details: {where}."
+    if _IN_CHECKOUT:
+        # scripts/demo.sh builds only the example programs (linked with the static library): not libderp.so.
+        text += (f" Build the shared library with: cmake -S {_CHECKOUT} -B {_CHECKOUT / 'build'} && cmake --build "
+                 f"{_CHECKOUT / 'build'} --target derp (it writes build/libderp.so), or set DERP_LIBRARY=/path/to/libderp.so.")
+    else:
+        text += (" This installed package carries no working libderp.so: install a wheel built with the library "
+                 "(pip wheel bindings/python in libderp's checkout: see its bindings/python/README.md), install libderp itself (cmake --install, "
+                 "then ldconfig), or set DERP_LIBRARY=/path/to/libderp.so.")
+    if any("cannot open shared object file" in e for e in errors):
+        text += f" A library it depends on is missing; on Debian 12 they come from: {_RUNTIME_PACKAGES}."
+    return text
 
 
 def _load() -> ctypes.CDLL:
@@ -47,13 +74,7 @@ def _load() -> ctypes.CDLL:
             return ctypes.CDLL(path)
         except OSError as exc:
             errors.append(f"{path}: {exc}")
-    where = "; ".join(errors) if errors else "nothing found"
-    raise LibraryNotFound(
-        "libderp.so not found. Tried, in order: DERP_LIBRARY (%s), a libderp.so beside the package (%s), the "
-        "checkout's build tree (%s), and ctypes.util.find_library('derp'). Details: %s. Build the library "
-        "(scripts/demo.sh or cmake) or set DERP_LIBRARY=/path/to/libderp.so."
-        % (os.environ.get("DERP_LIBRARY", "unset"), _PACKAGE_DIR, _PACKAGE_DIR.parent.parent.parent / "build", where)
-    )
+    raise LibraryNotFound(_not_found_message(errors))
 
 
 lib: ctypes.CDLL = _load()
@@ -114,6 +135,7 @@ def buffer_of(data: bytes):
 
 
 def library_path() -> Optional[str]:
+    """The path of the libderp.so that was loaded (derp.library_path())."""
     return getattr(lib, "_name", None)
 
 

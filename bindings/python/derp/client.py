@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Iterator, Optional, Tuple, Union
 
 from ._lib import Addr, Closable, KeyBytes, buffer_of, declare_optional, lib, size_p, u8p
-from .errors import DerpError, Timeout, check
+from .errors import CODES, Closed, DerpError, Timeout, Unsupported, check, error_for
 from .keys import Key, PublicKey
 from .stun import addr_to_tuple
 
@@ -144,7 +144,7 @@ class Client(Closable):
                  fast_start: bool = False, websocket: bool = False, reconnect: bool = True,
                  connect_timeout: float = 10.0, wait_connected: Optional[float] = 10.0):
         if not _HAVE_CLIENT:
-            raise DerpError(-6, "this libderp has no client API (derp_client_*)")
+            raise Unsupported("this libderp has no client API (derp_client_*)")
         if not isinstance(key, Key):
             raise TypeError("key must be a derp.Key (a private key)")
         self.key = key
@@ -180,7 +180,13 @@ class Client(Closable):
             self._handle = ctypes.c_void_p()
             check(rc, "starting the client thread")
         if wait_connected:
-            self.wait_connected(wait_connected)
+            try:
+                self.wait_connected(wait_connected)
+            except BaseException:
+                # The caller never gets this object to close: stop the library's thread now rather than whenever
+                # the garbage collector gets to it (the exception's traceback keeps `self` alive until then).
+                self.close()
+                raise
 
     # ---- lifetime ----
     def close(self) -> None:
@@ -198,7 +204,7 @@ class Client(Closable):
 
     def _live(self) -> ctypes.c_void_p:
         if self._closed or not self._handle:
-            raise DerpError(-9, "client is closed")
+            raise Closed("client is closed")
         return self._handle
 
     # ---- commands ----
@@ -241,11 +247,11 @@ class Client(Closable):
         ev.struct_size = ctypes.sizeof(ev)
         while True:
             rc = lib.derp_client_next_event(self._live(), ms, ctypes.byref(ev), self._buf, self._buf_cap)
-            if rc == -2:  # BUFFER_TOO_SMALL: grow and take it again
+            if rc == CODES["BUFFER_TOO_SMALL"]:  # grow and take it again
                 self._buf_cap = max(ev.len, self._buf_cap * 2)
                 self._buf = (ctypes.c_uint8 * self._buf_cap)()
                 continue
-            if rc == -8:
+            if rc == Timeout.code:
                 raise Timeout("no client event within the timeout")  # callers add what they waited for
             check(rc, "next_event")
             event = _event_from(ev)
@@ -267,7 +273,7 @@ class Client(Closable):
                 return ev
             self._pending.append(ev)
             if ev.type == EventType.CLOSED:
-                raise DerpError(ev.error or -9, f"client closed: {ev.detail}")
+                raise error_for(ev.error or Closed.code, f"client closed: {ev.detail}")
 
     def wait_connected(self, timeout: float = 10.0) -> PublicKey:
         """Waits until the server has registered this client (its ServerInfo arrived, which the server sends after
@@ -283,7 +289,7 @@ class Client(Closable):
             raise Timeout(f"not connected to {self.url} within {timeout} s{why}") from None
         self._pending.append(ev)  # events() and next_event() still see it, in order
         if ev.type == EventType.CLOSED:
-            raise DerpError(ev.error or -9, f"connecting to {self.url}: {ev.detail}")
+            raise error_for(ev.error or Closed.code, f"connecting to {self.url}: {ev.detail}")
         self._registered = True
         return self.server_key
 
@@ -302,10 +308,8 @@ class Client(Closable):
                 ev = self.next_event(timeout)
             except Timeout:
                 return
-            except DerpError as exc:
-                if exc.code == -9:  # CLOSED: the client was closed (or its CLOSED event already taken)
-                    return
-                raise
+            except Closed:  # the client was closed (or its CLOSED event already taken)
+                return
             yield ev
             if ev.type == EventType.CLOSED:
                 return

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple, Union
 
 from ._lib import Addr, declare_optional, lib
-from .errors import DerpError, check
+from .errors import Unsupported, check
 from .stun import addr_to_tuple
 
 c_int, c_size_t, c_uint32, c_int64 = ctypes.c_int, ctypes.c_size_t, ctypes.c_uint32, ctypes.c_int64
@@ -80,7 +80,7 @@ def netcheck(derpmap: Union[str, bytes, dict], *, timeout: float = 3.0, ipv4: bo
     about `timeout` seconds (a DNS lookup still running may add the resolver's own time). Raises DerpError for a
     DERPMap that does not parse (BAD_JSON) or bad arguments."""
     if not _HAVE:
-        raise DerpError(-6, "this libderp has no netcheck API (derp_netcheck_*)")
+        raise Unsupported("this libderp has no netcheck API (derp_netcheck_*)")
     if isinstance(derpmap, dict):
         derpmap = json.dumps(derpmap)
     data = derpmap.encode() if isinstance(derpmap, str) else bytes(derpmap)

@@ -6,7 +6,7 @@ import ctypes
 from typing import Optional, Tuple
 
 from ._lib import Addr, Closable, KeyBytes, declare_optional, lib
-from .errors import DerpError, check
+from .errors import CODES, Closed, Unsupported, check
 from .keys import Key, PublicKey
 from .stun import addr_to_tuple
 
@@ -58,7 +58,7 @@ def _text_out(fn, handle, what: str) -> str:
     """Calls a text-returning C function twice if needed: once for the size, once for the text."""
     need = c_size_t()
     rc = fn(handle, None, 0, ctypes.byref(need))
-    if rc not in (0, -2):
+    if rc not in (0, CODES["BUFFER_TOO_SMALL"]):
         check(rc, what)
     buf = ctypes.create_string_buffer(max(need.value, 1))
     check(fn(handle, buf, len(buf), ctypes.byref(need)), what)
@@ -83,7 +83,7 @@ class Server(Closable):
                  cert_file: Optional[str] = None, key_file: Optional[str] = None, mesh_key: Optional[str] = None,
                  max_connections: int = 0):
         if not _HAVE_SERVER:
-            raise DerpError(-6, "this libderp has no libuv server API (derp_uv_server_*)")
+            raise Unsupported("this libderp has no libuv server API (derp_uv_server_*)")
         self._handle = ctypes.c_void_p()
         self._closed = False
         core = _ServerOptions()
@@ -131,7 +131,7 @@ class Server(Closable):
 
     def _live(self):
         if self._closed:
-            raise DerpError(-9, "server is closed")
+            raise Closed("server is closed")
         return self._handle
 
     def close(self) -> None:
