@@ -5,11 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "derp/common.h"
-#include "derp/frame.h"
-#include "derp/info.h"
-#include "derp/key.h"
-#include "derp/stun.h"
+#include "derp/derp.h"
 
 #define CHECK(call)                                                                      \
   do {                                                                                   \

@@ -22,8 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "derp/client.h"
-#include "derp/key.h"
+#include "derp/derp.h"
 
 #define OVERALL_TIMEOUT_NS (10ull * 1000000000ull)
 

@@ -21,11 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "derp/common.h"
-#include "derp/frame.h"
-#include "derp/info.h"
-#include "derp/key.h"
-#include "derp/stun.h"
+#include "derp/derp.h"
 
 #define TIMEOUT_MS 5000
 

@@ -9,7 +9,8 @@
  * With --derpmap it runs a Tailscale-style netcheck (derp_netcheck_run) against every region of a DERPMap JSON
  * file and prints UDP/IPv4/IPv6, the public endpoints, whether the NAT is "hard" (mapping varies by destination),
  * the STUN latency per region and the preferred (home) region, as a table or (--json) as one JSON object. Exit
- * status there: 0 when some STUN answer came, 1 when none did, 2 for usage errors or a file that is not a DERPMap.
+ * status there: 0 when some STUN answer came, 1 when none did, 2 for usage errors, a file that is not a DERPMap or
+ * a DERPMap with no region to probe.
  *
  * HOST is a name, an IPv4 literal or [IPv6] (a bare IPv6 literal without a port also works); PORT defaults to
  * 3478. Every address the name resolves to is tried in turn, each for up to S seconds (default 3).
@@ -34,9 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "derp/common.h"
-#include "derp/netcheck.h"
-#include "derp/stun.h"
+#include "derp/derp.h"
 
 #define DEFAULT_PORT "3478"
 #define DEFAULT_TIMEOUT_S 3.0
@@ -57,20 +56,46 @@ enum outcome {
   OUTCOME_NOTHING,  /* no answer in time, or this address could not be reached: try the next one */
 };
 
+#define SYNOPSIS                                                                                                 \
+  "    stun-probe HOST[:PORT] [--timeout S] [--software tailnode|none]\n"                                           \
+  "    stun-probe --derpmap FILE [--timeout S] [--json]\n"                                                          \
+  "    stun-probe --help | --version\n"
+
+/* On a usage error: the synopsis and where the rest is. */
 static void usage(FILE *to) {
-  fprintf(to,
-          "usage: stun-probe HOST[:PORT] [--timeout S] [--software tailnode|none]\n"
-          "       stun-probe --derpmap FILE [--timeout S] [--json]\n"
-          "  HOST          a name, an IPv4 literal or [IPv6]; PORT defaults to " DEFAULT_PORT "\n"
-          "  --timeout S   seconds to wait for an answer from each address (default 3); with --derpmap, for the\n"
-          "                whole run (default 3)\n"
-          "  --software    tailnode (default): Tailscale's request, SOFTWARE \"tailnode\" + FINGERPRINT;\n"
-          "                none: a plain RFC 8489 binding request with only FINGERPRINT\n"
-          "  --derpmap F   netcheck every region of the DERPMap JSON file F (Tailscale's tailcfg.DERPMap): UDP,\n"
-          "                public IPv4/IPv6, hard NAT, latency per region, preferred region\n"
-          "  --json        with --derpmap: print the report as one JSON object instead of a table\n"
-          "Prints the public ip:port the server sees and the round-trip time. Exit 0 on an answer, 1 on no\n"
-          "answer or an error answer, 2 on usage errors.\n");
+  fprintf(to, "usage:\n" SYNOPSIS "Run stun-probe --help for the options and the exit status.\n");
+}
+
+/* --help, laid out as a manual page: the installed tool has no other documentation at hand. */
+static void help(void) {
+  printf("NAME\n"
+         "    stun-probe - this machine's public ip:port as a STUN server sees it, or a whole netcheck\n"
+         "\n"
+         "SYNOPSIS\n" SYNOPSIS
+         "\n"
+         "DESCRIPTION\n"
+         "    Sends one STUN binding request to HOST and prints the public endpoint the server saw and the round\n"
+         "    trip: \"public endpoint IP:PORT (rtt X ms) from SERVER\". Every address HOST resolves to is tried in\n"
+         "    turn. With --derpmap it runs a Tailscale-style netcheck against every region of a DERPMap instead:\n"
+         "    UDP, public IPv4/IPv6, hard NAT (mapping varies by destination), STUN latency per region and the\n"
+         "    preferred region, as a table or as one JSON object.\n"
+         "\n"
+         "OPTIONS\n"
+         "  HOST            a name, an IPv4 literal or [IPv6]; PORT defaults to " DEFAULT_PORT "\n"
+         "  --timeout S     seconds to wait for an answer from each address (default 3); with --derpmap, for the\n"
+         "                  whole run (default 3)\n"
+         "  --software W    tailnode (default): Tailscale's request, SOFTWARE \"tailnode\" + FINGERPRINT, which\n"
+         "                  Tailscale's servers require; none: a plain RFC 8489 request with only FINGERPRINT\n"
+         "  --derpmap FILE  netcheck every region of the DERPMap JSON file (Tailscale's tailcfg.DERPMap)\n"
+         "  --json          with --derpmap: print the report as one JSON object instead of a table\n"
+         "  --help, -h      print this text and exit\n"
+         "  --version       print the library version and exit\n"
+         "\n"
+         "EXIT STATUS\n"
+         "    0  an answer came (with --derpmap: some region answered)\n"
+         "    1  no answer within the timeout, or an error or unusable answer\n"
+         "    2  usage errors, a HOST that does not resolve, a file that is not a DERPMap or a DERPMap without\n"
+         "       regions to probe\n");
 }
 
 static double now_ms(void) {
@@ -442,7 +467,8 @@ static void print_report_table(const derp_netcheck_report *r) {
   if (r->regions_truncated) printf("(more regions were probed than the report holds)\n");
 }
 
-/* The --derpmap mode: 0 when some STUN answer came, 1 when none did, 2 for a bad file or map. */
+/* The --derpmap mode: 0 when some STUN answer came, 1 when none did, 2 for a bad file or a map with no region to
+   probe. */
 static int run_derpmap(const char *path, double timeout_s, int json) {
   size_t len = 0;
   char *text = read_file(path, &len);
@@ -461,6 +487,12 @@ static int run_derpmap(const char *path, double timeout_s, int json) {
     fprintf(stderr, "stun-probe: netcheck with %s: %s\n", path, derp_strerror(rc));
     return rc == DERP_ERR_BAD_JSON || rc == DERP_ERR_INVALID_ARGUMENT ? 2 : 1;
   }
+  if (report.region_count == 0 && !report.regions_truncated) {
+    /* An empty table would read as "nothing answered"; the map itself is what is wrong. */
+    fprintf(stderr, "stun-probe: %s has no region to probe (no regions, or none with nodes that may be measured)\n",
+            path);
+    return 2;
+  }
   if (json) {
     print_report_json(&report);
   } else {
@@ -478,17 +510,32 @@ int main(int argc, char **argv) {
     const char *arg = argv[i];
     const char *value = NULL;
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-      usage(stdout);
+      help();
       return 0;
     }
     if (strcmp(arg, "--json") == 0) {
       json = 1;
       continue;
     }
+    if (strcmp(arg, "--version") == 0) {
+      printf("%s (libderp stun-probe)\n", derp_version_string());
+      return 0;
+    }
     if (strncmp(arg, "--", 2) == 0) {
-      /* Options take their value as the next argument or after '='. */
+      /* Options take their value as the next argument or after '='; the name is checked first, so an unknown
+         option is reported as such whatever follows it. */
       const char *eq = strchr(arg, '=');
       size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+      static const char *const with_value[] = {"--timeout", "--software", "--derpmap"};
+      int known = 0;
+      for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
+        known = known || (strlen(with_value[k]) == name_len && strncmp(arg, with_value[k], name_len) == 0);
+      }
+      if (!known) {
+        fprintf(stderr, "stun-probe: unknown option %.*s\n", (int)name_len, arg);
+        usage(stderr);
+        return 2;
+      }
       if (eq != NULL) {
         value = eq + 1;
       } else if (i + 1 < argc) {
@@ -515,16 +562,12 @@ int main(int argc, char **argv) {
         }
         software = value;
         software_given = 1;
-      } else if (name_len == 9 && strncmp(arg, "--derpmap", name_len) == 0) {
+      } else {
         if (value[0] == '\0') {
           fprintf(stderr, "stun-probe: --derpmap needs a file name\n");
           return 2;
         }
         derpmap = value;
-      } else {
-        fprintf(stderr, "stun-probe: unknown option %.*s\n", (int)name_len, arg);
-        usage(stderr);
-        return 2;
       }
     } else if (arg[0] == '-' && arg[1] != '\0') {
       fprintf(stderr, "stun-probe: unknown option %s\n", arg);

@@ -10,9 +10,7 @@
 
 #include <uv.h>
 
-#include "derp/client.h"
-#include "derp/key.h"
-#include "derp/uv.h"
+#include "derp/derp.h"
 
 typedef struct app {
   uv_loop_t loop;

@@ -57,10 +57,30 @@ echo '{"PrivateKey":"nope"}' >"$work/bad.json"
 "$client" --server "http://127.0.0.1:1/derp" --connect-timeout 3 ping 2>"$work/refused.err"
 check "unreachable server exits 3" 3 $?
 grep -q "refused" "$work/refused.err"; check "unreachable server says refused" 0 $?
-# TLS to a plain-HTTP port: the handshake fails, clearly.
-"$client" --server "https://127.0.0.1:$derp_port/derp" --insecure --connect-timeout 3 ping 2>"$work/tls.err"
+# TLS to a plain-HTTP port: derper answers the ClientHello with a plain 400 at once, and the client says the
+# server speaks plain HTTP. --connect-timeout 30 is far longer than the answer takes: a client that waited for
+# the timeout instead would fail the message check below (its message names the timeout, not the HTTP answer).
+"$client" --server "https://127.0.0.1:$derp_port/derp" --insecure --connect-timeout 30 ping 2>"$work/tls.err"
 check "TLS to a plain port exits 3" 3 $?
-grep -qi "tls" "$work/tls.err"; check "TLS failure is named" 0 $?
+grep -q 'plain text, not TLS: "HTTP/1.1 400 Bad Request"' "$work/tls.err"; check "the plain-HTTP answer is named" 0 $?
+grep -q 'use an http:// URL' "$work/tls.err"; check "the fix is suggested" 0 $?
+# A malformed sha256-raw pin is a usage error, found before dialling.
+"$client" --server "https://127.0.0.1:$derp_port/derp" --cert-name sha256-raw:12 ping 2>"$work/pin.err"
+check "malformed --cert-name pin exits 2" 2 $?
+grep -q 'is not sha256-raw: followed by 64 hex digits' "$work/pin.err"; check "malformed pin is named" 0 $?
+"$client" --server "https://127.0.0.1:$derp_port/derp" --cert-name "sha256-raw:$(printf 'g%.0s' $(seq 64))" ping \
+  2>/dev/null
+check "non-hex --cert-name pin exits 2" 2 $?
+# A key file in a directory that does not exist: refused, and no directory is made.
+"$client" --key-file "$work/no/such/dir/me.json" pubkey 2>"$work/dir.err"; check "key file in a missing dir" 2 $?
+[ ! -e "$work/no" ]; check "no directory created for --key-file" 0 $?
+grep -q "does not exist" "$work/dir.err"; check "missing directory is named" 0 $?
+# --help is a manual page on stdout (exit 0); --version names the library's version.
+"$client" --help >"$work/help.out" 2>&1; check "--help exits 0" 0 $?
+for section in NAME SYNOPSIS DESCRIPTION COMMANDS OPTIONS "EXIT STATUS"; do
+  grep -qx "$section" "$work/help.out"; check "--help has $section" 0 $?
+done
+[[ "$("$client" --version)" =~ ^[0-9]+\.[0-9]+\.[0-9]+\ \(libderp\ derp-client\)$ ]]; check "--version" 0 $?
 
 # A DERPMap region: first node refused, second is derper (plain HTTP as derper -dev serves).
 cat >"$work/map.json" <<JSON

@@ -42,7 +42,8 @@ grep -q "connected" "$work/bob.err" || fail "bob did not connect: $(cat "$work/b
 echo "== 3. bob connects to $url and watches for events."
 echo
 
-echo "== 4. alice connects and sends bob \"hello bob\" through the relay, twice:"
+echo "== 4. alice sends bob two packets through the relay, \"hello bob\" and \"hello again\" (each send is its own"
+echo "   short connection):"
 "$client" --server "$url" --key-file "$alice_key" send "$bob" "hello bob" 2>/dev/null || fail "alice's first send failed"
 "$client" --server "$url" --key-file "$alice_key" send "$bob" "hello again" 2>/dev/null \
   || fail "alice's second send failed"
@@ -54,10 +55,11 @@ echo "== 5. alice pings the server (DERP Ping/Pong frames):"
   || fail "alice's ping failed"
 echo
 
-# Each send above was its own connection; when it ended, derper told bob that alice (who had sent him packets)
-# is gone. Wait for both packets and the PeerGone to show up in bob's log.
+# Each send above was its own connection; when each ended, derper told bob that alice (who had sent him packets)
+# is gone: one PeerGone per connection of alice's, two here. Wait for both packets and both PeerGones.
 for _ in $(seq 100); do
-  [ "$(grep -c "^packet $alice" "$work/bob.out")" -ge 2 ] && grep -q "^peer-gone $alice" "$work/bob.out" && break
+  [ "$(grep -c "^packet $alice" "$work/bob.out")" -ge 2 ] && [ "$(grep -c "^peer-gone $alice" "$work/bob.out")" -ge 2 ] &&
+    break
   sleep 0.05
 done
 kill -INT "$bob_pid" 2>/dev/null
@@ -65,9 +67,12 @@ wait "$bob_pid" 2>/dev/null
 bob_pid=""
 echo "== 6. What bob saw (one line per event):"
 sed 's/^/   /' "$work/bob.out"
+echo "   (two peer-gone lines: derper tells bob when a connection that sent him packets ends, and each of"
+echo "   alice's two sends was a connection of its own)"
 grep -q "^packet $alice hello bob$" "$work/bob.out" || fail "bob did not get \"hello bob\" from alice"
 grep -q "^packet $alice hello again$" "$work/bob.out" || fail "bob did not get \"hello again\" from alice"
-grep -q "^peer-gone $alice disconnected$" "$work/bob.out" || fail "bob was not told that alice left"
+[ "$(grep -c "^peer-gone $alice disconnected$" "$work/bob.out")" = 2 ] ||
+  fail "bob was not told twice that alice left (once per connection of hers)"
 echo
 
 echo "== 7. Both ways: bob now echoes every packet back; alice sends and waits for the reply:"

@@ -2,7 +2,7 @@
 # Test for examples/stun_probe.c: starts derper on loopback (ports picked by the kernel, throw-away key), probes its
 # STUN port with Tailscale's request and with a plain RFC 8489 one, probes a UDP port nobody listens on, runs the
 # --derpmap netcheck (table and --json) with a DERPMap written here, checks the usage errors, and stops derper on
-# every path. Run by ctest (example_stun_probe).
+# every path; also an empty DERPMap, unknown options, --help and --version. Run by ctest (example_stun_probe).
 #   scripts/run-stun-probe-test.sh PATH/TO/derper PATH/TO/stun-probe
 set -uo pipefail
 derper=$1
@@ -94,8 +94,30 @@ if run 1 --derpmap "$maps/dead.json" --timeout 0.5; then
   expect_line '^preferred region: none$' "no home"
 fi
 
+# A map without regions is a bad map, not "nothing answered": exit 2 and say so (no empty table).
+echo '{"Regions":{}}' >"$maps/empty.json"
+if run 2 --derpmap "$maps/empty.json" --timeout 0.5; then
+  expect_line 'has no region to probe' "empty map named"
+  grep -q '^REGION' "$out" && fail "stun-probe --derpmap on an empty map printed a table"
+fi
+
 # 5. Usage errors, bad files and a bad HOST exit 2.
 run 2
+# An unknown option is named as unknown, whether or not an argument follows it (which must not be taken as its
+# value).
+for args in "--bogus" "--bogus 127.0.0.1:$stun_port" "--bogus=1"; do
+  # shellcheck disable=SC2086 # the words of $args are separate arguments
+  if run 2 $args; then
+    expect_line '^stun-probe: unknown option --bogus$' "unknown option with: $args"
+    grep -q 'needs a value' "$out" && fail "stun-probe $args says 'needs a value'"
+  fi
+done
+if run 2 --timeout; then expect_line '^stun-probe: --timeout needs a value$' "a known option without its value"; fi
+# --help is a manual page on stdout; --version names the library's version.
+if run 0 --help; then
+  for section in NAME SYNOPSIS DESCRIPTION OPTIONS 'EXIT STATUS'; do expect_line "^$section\$" "--help: $section"; done
+fi
+if run 0 --version; then expect_line '^[0-9]+\.[0-9]+\.[0-9]+ \(libderp stun-probe\)$' "--version"; fi
 run 2 --derpmap /nonexistent
 run 2 --derpmap "$maps/bad.json"
 run 2 "127.0.0.1:$stun_port" --derpmap "$maps/two.json"

@@ -35,13 +35,17 @@ else
   echo "no Python tests found" | tee "$root/build/test-gcc/pytest.out"
 fi
 
-# One closing line over both ctest runs (a failure in either has already stopped the script: pipefail).
-total=0
-for out in "$root/build/test-gcc/ctest.out" "$root/build/test-sanitize/ctest.out"; do
-  n=$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$out" | tail -n1)
-  total=$((total + ${n:-0}))
-done
+# The summary, one line per stage, then the one closing line CI parsers read (`total: N passed, 0 failed`). The
+# gcc and the sanitizer stages run the same tests twice (the sanitizer stage adds the fuzz runs and leaves out the
+# packaging tests), so the total counts test runs, not distinct tests. A failure in any stage has already stopped
+# the script (pipefail).
+ctest_passed() { sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$1" | tail -n1; }
+gcc=$(ctest_passed "$root/build/test-gcc/ctest.out")
+san=$(ctest_passed "$root/build/test-sanitize/ctest.out")
 py=$(sed -n 's/^\([0-9]*\) passed.*/\1/p' "$root/build/test-gcc/pytest.out" | tail -n1)
-total=$((total + ${py:-0}))
+gcc=${gcc:-0} san=${san:-0} py=${py:-0}
 echo
-echo "total: ${total} passed, 0 failed (ctest gcc + ctest sanitizers + pytest ${py:-0})"
+echo "stage 1/3 gcc:               ${gcc} ctest tests passed, 0 failed"
+echo "stage 2/3 clang ASan+UBSan:  ${san} ctest tests passed, 0 failed (the same tests again, plus fuzzing)"
+echo "stage 3/3 Python:            ${py} pytest tests passed, 0 failed"
+echo "total: $((gcc + san + py)) passed, 0 failed (test runs over the three stages: ${gcc} + ${san} + ${py})"

@@ -7,11 +7,24 @@
 
 namespace derp_client {
 
+// Laid out as a manual page (NAME, SYNOPSIS, DESCRIPTION, COMMANDS, OPTIONS, EXIT STATUS): the installed tool
+// has no other documentation at hand.
 const char* usage_text() {
-  return "usage: derp-client [--server URL | --derpmap FILE --region ID] [--key-file F] [--insecure] [--ca FILE]\n"
-         "                   [--cert-name NAME] [--fast-start] [--websocket] [--plain-http] [--connect-timeout S]\n"
-         "                   [--verbose] COMMAND\n"
-         "commands:\n"
+  return "NAME\n"
+         "    derp-client - a scriptable DERP client: send, receive, echo and watch packets through a DERP server\n"
+         "\n"
+         "SYNOPSIS\n"
+         "    derp-client [--key-file F] pubkey\n"
+         "    derp-client (--server URL | --derpmap FILE --region ID) [OPTIONS] COMMAND [ARGS]\n"
+         "    derp-client --help | --version\n"
+         "\n"
+         "DESCRIPTION\n"
+         "    Connects to a DERP server (Tailscale's derper or ours) as one node key and runs one command. Packets\n"
+         "    and command results go to stdout, one line each; connection news and errors go to stderr (a line\n"
+         "    \"derp-client: connected ...\" once the server has registered us). recv, echo and watch reconnect by\n"
+         "    themselves after a loss (with backoff, honouring the server's Restarting hint); send and ping give up.\n"
+         "\n"
+         "COMMANDS\n"
          "  pubkey                        print this client's nodekey:<hex> (creates --key-file with a new key\n"
          "                                if missing; the file is derper's JSON form {\"PrivateKey\":\"privkey:...\"})\n"
          "  send NODEKEY TEXT [--wait-reply] [--timeout S]\n"
@@ -23,13 +36,27 @@ const char* usage_text() {
          "  echo [--count N]              send every packet back to its sender unchanged\n"
          "  ping [--count N]              ping the server (default 3 times, 1 s apart), print each round trip\n"
          "  watch [--timeout S]           print events: packets, peer gone/present, health, restarting, reconnects\n"
-         "options:\n"
+         "\n"
+         "OPTIONS\n"
          "  --server URL        http://host[:port][/path] or https://... (path defaults to /derp)\n"
          "  --derpmap FILE      Tailscale DERPMap JSON; --region ID picks the region (nodes tried in order)\n"
+         "  --region ID         with --derpmap: the region to connect to\n"
+         "  --key-file F        this node's key, derper's JSON form; created (mode 0600) when missing, in a\n"
+         "                      directory that must exist. Without it: a throw-away key\n"
+         "  --insecure          accept any TLS certificate (tests only)\n"
+         "  --ca FILE           also trust the PEM certificates in FILE\n"
          "  --cert-name NAME    with --server: verify this name instead of the URL's host, or sha256-raw:<hex> pin\n"
+         "  --fast-start        ask the server to skip the 101 response (Derp-Fast-Start: 1)\n"
+         "  --websocket         DERP over WebSocket instead of the 101 upgrade\n"
          "  --plain-http        dial DERPMap nodes over plain HTTP (derper -dev)\n"
-         "exit status: 0 done; 1 timed out waiting for packets or replies; 2 usage, bad URL, bad key or bad file;\n"
-         "             3 could not connect (DNS, TCP, TLS or DERP handshake) or the connection was lost\n";
+         "  --connect-timeout S give up connecting after S seconds (default 10)\n"
+         "  --verbose, -v       log the connection's steps to stderr\n"
+         "  --help, -h          print this text and exit\n"
+         "  --version           print the library version and exit\n"
+         "\n"
+         "EXIT STATUS\n"
+         "    0  done; 1 timed out waiting for packets or replies; 2 usage, bad URL, bad key, bad pin or bad file;\n"
+         "    3  could not connect (DNS, TCP, TLS or DERP handshake) or the connection was lost\n";
 }
 
 namespace {
@@ -120,6 +147,9 @@ bool parse_args(int argc, char** argv, Args* out, std::string* error) {
     } else if (arg == "--help" || arg == "-h") {
       *error = "";
       return false;
+    } else if (arg == "--version") {
+      out->version = true;
+      return true;
     } else if (arg.size() > 1 && arg[0] == '-') {
       *error = "unknown option " + std::string(arg);
       return false;

@@ -23,6 +23,7 @@ struct Args {
   bool plain_http = false;   // DERPMap nodes over plain HTTP (derper -dev)
   double connect_timeout = 10;
   bool verbose = false;
+  bool version = false;      // --version: print it and exit (nothing else is parsed)
 
   Command command = Command::None;
   std::string peer;          // send: NODEKEY

@@ -18,6 +18,7 @@
 #include "common/hex.hpp"
 #include "crypto/key_text.hpp"
 #include "derp/common.h"
+#include "tls/cert_pin.hpp"
 #include "uv/uv_client.hpp"
 
 namespace {
@@ -339,6 +340,17 @@ int main(int argc, char** argv) {
   Args args;
   std::string error;
   if (!derp_client::parse_args(argc, argv, &args, &error)) return usage_error(error);
+  if (args.version) {
+    std::printf("%s (libderp derp-client)\n", derp_version_string());
+    return kExitOk;
+  }
+  // A malformed pin is a usage error, caught before any key file is touched or any socket opened.
+  if (derp::tls::Sha256Digest pin; derp::tls::is_cert_pin(args.cert_name) &&
+                                   derp::tls::parse_cert_pin(args.cert_name, &pin) != DERP_OK) {
+    std::fprintf(stderr, "derp-client: --cert-name \"%s\" is not sha256-raw: followed by 64 hex digits\n",
+                 args.cert_name.c_str());
+    return kExitUsage;
+  }
 
   derp::crypto::NodePrivate key;
   if (args.key_file.empty()) {

@@ -91,11 +91,12 @@ const std::vector<FlagSpec>& specs() {
        "derp.tailscale.com", "TLS host name: the certificate's name, and the SNI clients must send (any SNI when it "
        "is an IP)"},
       {"c", Kind::String, [](const std::string& v, Flags* f) { f->config_path = v; return true; }, "",
-       "key file, JSON {\"PrivateKey\":\"privkey:<hex>\"}; created (mode 0600) with a fresh key when missing. Empty: "
-       "/var/lib/derper/derper.key when running as root, otherwise required"},
+       "key file, JSON {\"PrivateKey\":\"privkey:<hex>\"}; created (mode 0600) with a fresh key when missing, in a "
+       "directory that must exist. Empty: /var/lib/derper/derper.key when running as root (its directory is created "
+       "if needed), otherwise required. Used with -dev too (derper ignores -c there)"},
       {"dev", Kind::Bool, [](const std::string& v, Flags* f) { return parse_go_bool(v, &f->dev); }, "false",
        "development mode: plain HTTP on :3340 (or on -a when it is given, e.g. 127.0.0.1:3340 for loopback only), a "
-       "throw-away key, STUN on -stun-port"},
+       "throw-away key unless -c names a key file, STUN on -stun-port"},
       {"verify-clients", Kind::Bool,
        [](const std::string& v, Flags* f) { return parse_go_bool(v, &f->verify_clients); }, "false",
        "admit only known clients. derper asks the local tailscaled; this server checks the node keys listed in "
@@ -142,7 +143,9 @@ const std::vector<FlagSpec>& specs() {
 
 const std::vector<Refused>& refused() {
   static const std::vector<Refused> all = {
-      {"mesh-with", false, "dialling other servers needs the DERP client core, which is not built yet"},
+      {"mesh-with", false,
+       "dialling mesh peers (this server forwarding to other servers as their client) is not written yet; other "
+       "servers holding the -mesh-psk-file key can still mesh with this one"},
       {"bootstrap-dns-names", false, "/bootstrap-dns is not served yet"},
       {"unpublished-bootstrap-dns-names", false, "/bootstrap-dns is not served yet"},
       {"verify-client-url", false, "admission over HTTP is not implemented; use -verify-clients with -allow-list"},
@@ -259,9 +262,27 @@ bool parse_flags(int argc, char** argv, Flags* flags, std::string* error) {
   return true;
 }
 
+// A manual page's sections (NAME, SYNOPSIS, DESCRIPTION, OPTIONS, EXIT STATUS), since derper has no man page of
+// its own; the OPTIONS list keeps Go's flag-package layout (name, type, help, default) that derper users know.
 std::string usage_text(const char* program) {
-  std::string out = std::string("Usage of ") + program + " (libderp's derper: a DERP relay and STUN server "
-                    "compatible with Tailscale's derper):\n";
+  std::string p = program;  // the name as a manual page spells it: no directory
+  if (const std::size_t slash = p.rfind('/'); slash != std::string::npos) p = p.substr(slash + 1);
+  std::string out =
+      "NAME\n"
+      "    " + p + " - a DERP relay and STUN server (libderp), compatible with Tailscale's derper\n"
+      "\n"
+      "SYNOPSIS\n"
+      "    " + p + " -dev [-a ADDR] [-c KEYFILE] [FLAGS]\n"
+      "    " + p + " -c KEYFILE [-a ADDR] [-certmode manual -certdir DIR -hostname NAME] [FLAGS]\n"
+      "    " + p + " -help | -version\n"
+      "\n"
+      "DESCRIPTION\n"
+      "    Relays packets between DERP clients by their public keys over HTTP or HTTPS (the 101 upgrade on /derp,\n"
+      "    or WebSocket), answers STUN binding requests on UDP, and serves the probes Tailscale clients use\n"
+      "    (/derp/probe, /derp/latency-check, /generate_204). -dev serves plain HTTP on :3340; otherwise TLS is\n"
+      "    used when the -a port is 443 or -certmode is manual. Logs go to stderr.\n"
+      "\n"
+      "OPTIONS\n";
   for (const FlagSpec& s : specs()) {
     out += std::string("  -") + s.name;
     switch (s.kind) {
@@ -275,10 +296,23 @@ std::string usage_text(const char* program) {
     if (s.default_text[0] != '\0') out += std::string(" (default ") + s.default_text + ")";
     out += "\n";
   }
-  out += "\nTailscale derper flags refused here (exit status 2 when given):\n";
+  out += "  -help\n    \tprint this text and exit\n"
+         "\n"
+         "  Flags take one dash or two; values as -flag=value or -flag value (bool flags: -flag or -flag=false).\n"
+         "\n"
+         "  Tailscale derper flags refused here (exit status 2 when given):\n";
   for (const Refused& r : refused()) out += std::string("  -") + r.name + "\n    \t" + r.why + "\n";
-  out += "\nFlags take one dash or two; values as -flag=value or -flag value (bool flags: -flag or -flag=false).\n"
-         "SIGINT or SIGTERM: clients are told the server is restarting, then it stops within a few seconds.\n";
+  out += "\n"
+         "SIGNALS\n"
+         "    SIGINT or SIGTERM: clients are told the server is restarting, then it stops within a few seconds; a\n"
+         "    second signal closes every connection at once.\n"
+         "\n"
+         "EXIT STATUS\n"
+         "    0  stopped by a signal, or -help / -version\n"
+         "    1  could not start: the key file, certificate, allow list or mesh key cannot be read or created, or\n"
+         "       a listen address is in use\n"
+         "    2  usage: an unknown, malformed or refused flag (-certmode letsencrypt|gcp, -mesh-with, ...), or a\n"
+         "       flag combination that cannot work (-verify-clients without -allow-list)\n";
   return out;
 }
 

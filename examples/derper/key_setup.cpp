@@ -26,9 +26,9 @@ bool create_key_file(const std::string& path, derp::crypto::NodePrivate* key, st
   }
   std::error_code ec;
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) {
-    *error = "cannot create " + parent.string() + ": " + ec.message();
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+    *error = "cannot create " + path + ": the directory " + parent.string() +
+             (std::filesystem::exists(parent, ec) ? " is not a directory" : " does not exist (create it first)");
     return false;
   }
   // O_EXCL: never overwrite a key another process wrote meanwhile; 0600: the file holds a secret.
@@ -49,6 +49,19 @@ bool create_key_file(const std::string& path, derp::crypto::NodePrivate* key, st
 }
 
 }  // namespace
+
+bool ensure_key_directory(const std::string& path, bool* made, std::string* error) {
+  *made = false;
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (parent.empty() || std::filesystem::is_directory(parent, ec)) return true;
+  *made = std::filesystem::create_directories(parent, ec);
+  if (ec) {
+    *error = "cannot create the directory " + parent.string() + " for the key file: " + ec.message();
+    return false;
+  }
+  return true;
+}
 
 bool load_or_create_key(const std::string& path, derp::crypto::NodePrivate* key, bool* created, std::string* error) {
   *created = false;

@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
   const std::string host = flags.addr.substr(0, flags.addr.rfind(':'));
   const bool use_tls = derper::wants_tls(listen.addr.port, flags.certmode);
   // Settle everything the flags alone decide before any file is read or created.
-  if (use_tls && !derper::check_certmode(flags.certmode, &error)) return fail(1, error);
+  if (use_tls && !derper::check_certmode(flags.certmode, &error)) return fail(2, error);  // a flag we refuse
   const bool verify = flags.verify_clients || !flags.allow_list.empty();
   if (verify && flags.allow_list.empty()) {
     return fail(2, "-verify-clients needs -allow-list FILE here (derper asks tailscaled, which this server cannot)");
@@ -189,18 +189,26 @@ int main(int argc, char** argv) {
   derp::server::HomePage home;
   if (!home_page(flags.home, &home, &error)) return fail(2, error);
 
-  // Identity.
+  // Identity: -c when given (in -dev mode too: derper ignores it there, which hides a typo'd or unreadable key
+  // file), else a throw-away key in -dev mode, else derper's default path for root.
   derp::crypto::NodePrivate key;
-  if (flags.dev) {
+  if (flags.dev && flags.config_path.empty()) {
     if (derp::crypto::generate_private(&key) != DERP_OK) return fail(1, "cannot generate a key");
   } else {
-    const std::string path = flags.config_path.empty() ? derper::default_key_path() : flags.config_path;
+    const bool default_path = flags.config_path.empty();
+    const std::string path = default_path ? derper::default_key_path() : flags.config_path;
     if (path.empty()) {
       return fail(1, "-c <key file> is required (derper defaults to /var/lib/derper/derper.key only as root)");
     }
+    // derper creates any missing directories of the key path (os.MkdirAll in cmd/derper). We do that only for the
+    // default path, and say so; for an explicit -c a missing directory is more likely a typo than a wish.
+    bool made_directory = false;
+    if (default_path && !derper::ensure_key_directory(path, &made_directory, &error)) return fail(1, error);
+    if (made_directory) log_text("created the directory of the key file " + path);
     bool created = false;
     if (!derper::load_or_create_key(path, &key, &created, &error)) return fail(1, error);
     if (created) log_text("created a new key file " + path);
+    if (flags.dev) log_text("dev mode with the key of " + path);
   }
 
   // TLS.

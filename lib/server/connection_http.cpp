@@ -13,6 +13,7 @@ namespace derp::server {
 
 namespace {
 
+constexpr std::uint8_t kTlsHandshakeRecord = 0x16;  // TLS ContentType handshake (RFC 8446 §5.1)
 constexpr std::string_view kNoStore = "Cache-Control: no-cache, no-store, must-revalidate, no-transform, max-age=0\r\n";
 // What derper adds to its browser-facing pages (reference §1.6).
 constexpr std::string_view kBrowserHeaders =
@@ -57,6 +58,17 @@ bool has_body(const http::RequestHead& req) {
 }  // namespace
 
 int Connection::on_http_bytes(Bytes in, std::size_t* used, Nanos now) {
+  // A TLS handshake on a plain-HTTP connection (an https:// URL for an http:// server) never ends its "head": the
+  // record type 0x16 cannot begin a request line (RFC 9112 §3: a method is a token). Answer at once instead of at
+  // the handshake timeout, so the client hears plain HTTP and can say so (lib/tls/record_sniff.hpp) — the mirror
+  // of Go's TLS server answering plain HTTP with "Client sent an HTTP request to an HTTPS server".
+  if (head_.buffered() == 0 && !in.empty() && in[0] == kTlsHandshakeRecord) {
+    server_.counters_.handshake_failures[static_cast<std::size_t>(HandshakeFailure::bad_http)]++;
+    queue_http_response(400, "Bad Request", kTextPlain, "this port speaks plain HTTP, not TLS\n", false, false);
+    close(CloseReason::bad_http, "a TLS handshake on a plain-HTTP connection", true);
+    *used = in.size();
+    return DERP_ERR_HTTP_MALFORMED;
+  }
   const std::string_view text(reinterpret_cast<const char*>(in.data()), in.size());
   const int r = head_.feed(text, used);
   if (r == 0) return DERP_OK;

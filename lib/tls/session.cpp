@@ -6,6 +6,7 @@
 #include "derp/common.h"
 #include "tls/client_config.hpp"
 #include "tls/ip_literal.hpp"
+#include "tls/record_sniff.hpp"
 #include "tls/server_config.hpp"
 #include "tls/tls_error.hpp"
 
@@ -108,6 +109,17 @@ int Session::feed_ciphertext(Bytes in, std::size_t* accepted) {
   *accepted = 0;
   if (error_ != 0) return error_;
   if (peer_closed_) return DERP_ERR_TLS_CLOSED;  // nothing may follow close_notify (RFC 5246 §7.2.1)
+  if (!received_any_ && !in.empty()) {
+    // The peer's very first bytes: a peer that speaks no TLS at all (an https:// URL for a plain-HTTP server, a
+    // plain-HTTP client on the TLS port) gets named as such.
+    received_any_ = true;
+    if (const std::string what = describe_non_tls(in); !what.empty()) {
+      *accepted = in.size();
+      return fail(DERP_ERR_TLS_HANDSHAKE,
+                  is_server_ ? "the client sent " + what + " (a plain-HTTP client on the TLS port?)"
+                             : "the server answered with " + what + " (a plain-HTTP server? use an http:// URL)");
+    }
+  }
   if (in_pos_ > 0) {
     in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_pos_));
     in_pos_ = 0;

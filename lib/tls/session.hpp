@@ -116,6 +116,7 @@ class Session {
   bool handshake_done_ = false;
   bool peer_closed_ = false;
   bool sent_close_notify_ = false;
+  bool received_any_ = false;  // the peer's first bytes have been checked (record_sniff.hpp)
   int error_ = 0;
   std::string error_detail_;
   std::string refused_server_name_;

@@ -3,9 +3,7 @@
  * tests/install/run-install-test.sh against an installed tree through pkg-config and find_package(derp), shared
  * and static. Exits 0 only when every answer is sane.
  */
-#include <derp/common.h>
-#include <derp/key.h>
-#include <derp/stun.h>
+#include <derp/derp.h>
 
 #include <stdio.h>
 #include <string.h>

@@ -32,7 +32,8 @@ step "cmake --install $build --prefix $prefix"
 pc=$(find "$prefix" -name derp.pc -path '*/pkgconfig/*' | head -n1)
 [ -n "$pc" ] || fail "no derp.pc installed under $prefix"
 libdir=$(dirname "$(dirname "$pc")")
-for f in "$prefix/include/derp/common.h" "$libdir/libderp.so" "$libdir/libderp.a" "$libdir/cmake/derp/derpConfig.cmake" \
+for f in "$prefix/include/derp/derp.h" "$prefix/include/derp/common.h" "$libdir/libderp.so" "$libdir/libderp.a" \
+         "$libdir/cmake/derp/derpConfig.cmake" \
          "$libdir/cmake/derp/derpConfigVersion.cmake" "$libdir/cmake/derp/derpTargets.cmake"; do
   [ -e "$f" ] || fail "not installed: ${f#"$prefix"/}"
 done

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# derper's command-line contract: exit codes and messages of the flags a user gets wrong, the -c key file (with
+# -dev too, never creating directories it was not asked to), --help as a manual page, -version. Used by ctest
+# (example_derper). Every derper started here listens on 127.0.0.1 with kernel-chosen ports and is stopped.
+#   scripts/run-derper-test.sh BIN_DIR        (derper and derp-client, which reads key files the same way)
+set -uo pipefail
+bin=$1
+derper="$bin/derper"
+client="$bin/derp-client"
+work=$(mktemp -d)
+pid=""
+cleanup() { [ -n "$pid" ] && { kill -INT "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$work"; }
+trap cleanup EXIT
+failures=0
+check() {  # check "what" expected_status actual_status
+  if [ "$2" != "$3" ]; then echo "FAIL: $1: exit $3, expected $2"; failures=$((failures + 1)); else echo "ok: $1"; fi
+}
+# run_derper ARGS...: derper bounded by `timeout` (a derper that starts by mistake cannot hang the test), its
+# output in $work/out; returns its exit status.
+run_derper() { timeout 10 "$derper" "$@" >"$work/out" 2>&1; }
+# serve_derper ARGS...: starts derper in the background and waits for its "listening" line; 0 once it listens.
+serve_derper() {
+  "$derper" "$@" >"$work/serve.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    grep -q 'listening on' "$work/serve.log" && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  cat "$work/serve.log"
+  return 1
+}
+stop_derper() { kill -INT "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=""; }
+
+# -certmode letsencrypt (and gcp): ACME is not implemented; refused as a flag, exit 2 (README), before any file.
+run_derper -certmode letsencrypt -a 127.0.0.1:443 -c "$work/le.json"; check "-certmode letsencrypt exits 2" 2 $?
+grep -q 'needs ACME' "$work/out"; check "-certmode letsencrypt says why" 0 $?
+[ ! -e "$work/le.json" ]; check "-certmode letsencrypt creates no key file" 0 $?
+run_derper -certmode gcp -a 127.0.0.1:443 -c "$work/le.json"; check "-certmode gcp exits 2" 2 $?
+
+# -mesh-with: refused, and the reason is the missing mesh dialling, not a missing client core.
+run_derper -mesh-with derp2.example.com -dev; check "-mesh-with exits 2" 2 $?
+grep -q 'dialling mesh peers' "$work/out"; check "-mesh-with names what is missing" 0 $?
+! grep -q 'not built yet' "$work/out"; check "-mesh-with does not blame the client core" 0 $?
+
+# -dev with a -c that is not a key file: an error naming the file, not a silent throw-away key.
+echo 'not a key' >"$work/bad.key"
+run_derper -dev -a 127.0.0.1:0 -stun=false -c "$work/bad.key"; check "-dev -c bad.key exits 1" 1 $?
+grep -q "bad.key is not a derper key file" "$work/out"; check "-dev -c bad.key names the file" 0 $?
+
+# -dev with a good -c: the server runs with that key (derp-client reads the same file form).
+want=$("$client" --key-file "$work/good.json" pubkey)
+if serve_derper -dev -a 127.0.0.1:0 -stun=false -c "$work/good.json"; then
+  grep -q "server key $want " "$work/serve.log"; check "-dev -c uses the key file" 0 $?
+  stop_derper
+else
+  check "-dev -c good.json starts" 0 1
+fi
+# -dev with a -c that does not exist yet: created (mode 0600), then used.
+if serve_derper -dev -a 127.0.0.1:0 -stun=false -c "$work/new.json"; then
+  want=$("$client" --key-file "$work/new.json" pubkey)
+  grep -q "server key $want " "$work/serve.log"; check "-dev -c creates and uses a new key file" 0 $?
+  [ "$(stat -c %a "$work/new.json")" = 600 ]; check "the new key file has mode 0600" 0 $?
+  stop_derper
+else
+  check "-dev -c new.json starts" 0 1
+fi
+
+# -c in a directory that does not exist: an error, and no directory appears (derper itself would MkdirAll).
+run_derper -a 127.0.0.1:0 -stun=false -c "$work/no/such/dir/k.json"; check "-c in a missing directory exits 1" 1 $?
+grep -q "the directory $work/no/such/dir does not exist" "$work/out"; check "the missing directory is named" 0 $?
+[ ! -e "$work/no" ]; check "no directory was created" 0 $?
+
+# Usage errors exit 2; --help (a manual page, on stdout) and -version exit 0.
+run_derper -no-such-flag; check "an unknown flag exits 2" 2 $?
+grep -q 'flag provided but not defined: -no-such-flag' "$work/out"; check "the unknown flag is named" 0 $?
+"$derper" --help >"$work/help.out" 2>"$work/help.err"; check "--help exits 0" 0 $?
+for section in NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS"; do
+  grep -qx "$section" "$work/help.out"; check "--help has $section" 0 $?
+done
+[ ! -s "$work/help.err" ]; check "--help writes nothing to stderr" 0 $?
+[[ "$("$derper" -version)" =~ ^[0-9]+\.[0-9]+\.[0-9]+\ \(libderp\ derper\)$ ]]; check "-version" 0 $?
+
+echo "$failures failure(s)"
+[ "$failures" = 0 ]
