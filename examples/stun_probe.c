@@ -440,9 +440,10 @@ static void print_report_table(const derp_netcheck_report *r) {
   printf("UDP:              %s\n", r->udp ? "yes" : "no");
   printf("IPv4:             %s, public %s\n", r->ipv4 ? "yes" : "no", v4);
   printf("IPv6:             %s, public %s\n", r->ipv6 ? "yes" : "no", v6);
-  printf("hard NAT:         %s\n", r->mapping_varies_by_dest_ip < 0 ? "unknown (fewer than two IPv4 servers answered)"
-                                   : r->mapping_varies_by_dest_ip ? "yes (mapping varies by destination IP)"
-                                                                  : "no (same mapping for every destination)");
+  printf("hard NAT:         %s\n",
+         r->mapping_varies_by_dest_ip < 0 ? "unknown (fewer than two distinct server IPs answered)"
+         : r->mapping_varies_by_dest_ip   ? "yes (mapping varies by destination IP)"
+                                          : "no (same mapping for every destination)");
   const char *preferred_code = "";
   for (size_t i = 0; i < r->region_count; i++) {
     if (r->regions[i].region_id == r->preferred_region) preferred_code = r->regions[i].region_code;

@@ -252,9 +252,14 @@ DERP_EXPORT int derp_stun_parse_tailscale_binding_request(const uint8_t *data, s
 /*
  * The stateless responder: given a datagram and the address it came from, writes the reply into out[0..cap).
  * Answers every well-formed binding request (Tailscale's or any RFC 8489 client's) with XOR-MAPPED-ADDRESS in the
- * client's family (a v4-mapped IPv6 source is un-mapped), and a request carrying an unknown comprehension-required
- * attribute with a 420 error listing them. opts NULL: defaults. DERP_OK with *out_len set means send the reply;
- * any other code means send nothing: DERP_ERR_NOT_STUN, DERP_ERR_TRUNCATED, DERP_ERR_MALFORMED,
+ * client's family (a v4-mapped IPv6 source is un-mapped). A request without the magic cookie is an RFC 3489 one
+ * (libnice's stun_usage_bind_run, Vovida's stun): it is answered with MAPPED-ADDRESS and its 16-byte transaction
+ * id, as RFC 5389 §12.2 says, when its declared length matches the datagram exactly. A request carrying an
+ * unknown comprehension-required attribute (RESPONSE-ADDRESS too), or a CHANGE-REQUEST asking for another IP or
+ * port, gets a 420 error listing them (a CHANGE-REQUEST of zero is answered normally); one with a known attribute
+ * of impossible value (a wrong length) gets a 400 whose reason names the attribute. opts NULL: defaults.
+ * DERP_OK with *out_len set means send the reply; any other code means send nothing: DERP_ERR_NOT_STUN,
+ * DERP_ERR_TRUNCATED, DERP_ERR_MALFORMED (a broken length or attribute walk, a FINGERPRINT that is not 4 bytes),
  * DERP_ERR_STUN_NOT_BINDING_REQUEST (other methods, indications, responses), DERP_ERR_STUN_FINGERPRINT (bad
  * FINGERPRINT), DERP_ERR_BUFFER_TOO_SMALL (DERP_STUN_MAX_RESPONSE_SIZE always suffices),
  * DERP_ERR_INVALID_ARGUMENT. Thread-safe.

@@ -36,12 +36,22 @@ int Builder::fail(int code) {
 int Builder::begin(std::uint16_t type, const TransactionId& transaction_id) {
   has_integrity_ = false;
   has_fingerprint_ = false;
+  classic_ = false;
   size_ = 0;
   if ((type & 0xC000) != 0) return fail(DERP_ERR_INVALID_ARGUMENT);  // RFC 8489 §5: top two bits are zero
   if (out_.size() < kHeaderSize) return fail(DERP_ERR_BUFFER_TOO_SMALL);
   write_header(out_.data(), type, 0, transaction_id);
   size_ = kHeaderSize;
   status_ = DERP_OK;
+  return DERP_OK;
+}
+
+int Builder::begin_classic(std::uint16_t type, const ClassicTransactionId& transaction_id) {
+  TransactionId tail{};
+  std::memcpy(tail.data(), transaction_id.data() + 4, tail.size());
+  if (const int rc = begin(type, tail); rc != DERP_OK) return rc;
+  write_classic_header(out_.data(), type, 0, transaction_id);
+  classic_ = true;
   return DERP_OK;
 }
 
@@ -91,7 +101,7 @@ int Builder::add_mapped_address(const derp_addr& addr) {
 
 int Builder::add_xor_mapped_address(const derp_addr& addr, std::uint16_t attr_type) {
   const std::size_t n = address_value_size(addr);
-  if (n == 0) return status_ == DERP_OK ? fail(DERP_ERR_INVALID_ARGUMENT) : status_;
+  if (n == 0 || classic_) return status_ == DERP_OK ? fail(DERP_ERR_INVALID_ARGUMENT) : status_;
   std::uint8_t* p = append(attr_type, n);
   if (p == nullptr) return status_;
   // The transaction id is the one already in the header.

@@ -32,6 +32,9 @@ class Builder {
   explicit Builder(MutableBytes out, std::uint8_t padding_byte = 0) : out_(out), padding_byte_(padding_byte) {}
 
   int begin(std::uint16_t type, const TransactionId& transaction_id);
+  // An RFC 3489 message: the 16-byte id in place of cookie + id (RFC 5389 §12.2: a server answers a classic
+  // request so). XOR-MAPPED-ADDRESS is then refused (DERP_ERR_INVALID_ARGUMENT): there is no cookie to XOR with.
+  int begin_classic(std::uint16_t type, const ClassicTransactionId& transaction_id);
 
   // Any attribute, value given whole (padding is added).
   int add_attribute(std::uint16_t type, Bytes value);
@@ -70,6 +73,7 @@ class Builder {
   int status_ = DERP_ERR_INVALID_ARGUMENT;  // until begin()
   bool has_integrity_ = false;
   bool has_fingerprint_ = false;
+  bool classic_ = false;
 };
 
 // The reason phrases RFC 8489 §14.8 suggests, "" for other codes.

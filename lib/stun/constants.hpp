@@ -17,6 +17,11 @@ constexpr std::size_t kAttributeHeaderSize = 4;
 
 using TransactionId = std::array<std::uint8_t, kTransactionIdSize>;
 
+// RFC 3489 §11.1 ("classic" STUN): bytes 4..19 are one 128-bit transaction id and there is no magic cookie.
+// RFC 5389 §12.2 (kept by RFC 8489 §11): a server tells such a client by the cookie's absence and echoes all 16.
+constexpr std::size_t kClassicTransactionIdSize = 16;
+using ClassicTransactionId = std::array<std::uint8_t, kClassicTransactionIdSize>;
+
 // Message classes (RFC 8489 §5): the two bits C1 C0 spread through the type field.
 enum class MessageClass : std::uint8_t { kRequest = 0, kIndication = 1, kSuccessResponse = 2, kErrorResponse = 3 };
 
@@ -31,6 +36,12 @@ constexpr std::uint16_t kBindingErrorResponse = 0x0111;
 // Attribute types. Below 0x8000 an agent must understand the attribute (comprehension-required, RFC 8489 §14);
 // from 0x8000 it may skip it.
 constexpr std::uint16_t kAttrMappedAddress = 0x0001;
+// RFC 3489 §11.2.2: "send the response there instead". Never honoured (it would make us a reflector); RFC 5389
+// §12.2 has a server treat it as an unknown comprehension-required attribute, so it earns a 420.
+constexpr std::uint16_t kAttrResponseAddress = 0x0002;
+// RFC 3489 §11.2.4, RFC 5780 §7.2: 4 bytes of flags asking for the answer from another IP (0x04) and/or port
+// (0x02). Classic clients (Vovida's stun) always send it, with no flag set in their first test.
+constexpr std::uint16_t kAttrChangeRequest = 0x0003;
 constexpr std::uint16_t kAttrUsername = 0x0006;
 constexpr std::uint16_t kAttrMessageIntegrity = 0x0008;
 constexpr std::uint16_t kAttrErrorCode = 0x0009;
@@ -56,6 +67,11 @@ constexpr std::size_t kFingerprintValueSize = 4;
 constexpr std::size_t kMessageIntegrityValueSize = 20;
 // RFC 8489 §9.2.2: the long-term key is MD5(username ":" realm ":" password), 16 bytes.
 constexpr std::size_t kLongTermKeySize = 16;
+
+// CHANGE-REQUEST's value and the two flags in it (RFC 5780 §7.2); the other 29 bits are unused.
+constexpr std::size_t kChangeRequestValueSize = 4;
+constexpr std::uint32_t kChangeRequestIp = 0x04;
+constexpr std::uint32_t kChangeRequestPort = 0x02;
 
 // Address families inside (XOR-)MAPPED-ADDRESS (RFC 8489 §14.1).
 constexpr std::uint8_t kFamilyIPv4 = 0x01;

@@ -9,7 +9,12 @@ int build_error_response(const TransactionId& transaction_id, const ErrorRespons
                          std::size_t* length) {
   Builder b(out);
   if (response.method > 0x0FFF) return DERP_ERR_INVALID_ARGUMENT;  // 12 method bits (RFC 8489 §5)
-  b.begin(message_type(response.method, MessageClass::kErrorResponse), transaction_id);
+  const std::uint16_t type = message_type(response.method, MessageClass::kErrorResponse);
+  if (response.classic_transaction_id != nullptr) {
+    b.begin_classic(type, *response.classic_transaction_id);
+  } else {
+    b.begin(type, transaction_id);
+  }
   b.add_error_code(response.code, response.reason);
   if (!response.unknown_attributes.empty()) b.add_unknown_attributes(response.unknown_attributes);
   if (!response.software.empty()) b.add_software(response.software);

@@ -19,6 +19,9 @@ struct ErrorResponse {
   std::span<const std::uint16_t> unknown_attributes;  // written as UNKNOWN-ATTRIBUTES when not empty
   std::string_view software;    // empty: no SOFTWARE
   bool fingerprint = false;
+  // Set for an answer to an RFC 3489 request: this 16-byte id is echoed in place of cookie + transaction id
+  // (RFC 5389 §12.2), and the transaction_id argument is not used.
+  const ClassicTransactionId* classic_transaction_id = nullptr;
 };
 
 // DERP_OK with *length set, or a Builder error code.

@@ -27,6 +27,26 @@ int read_header(Bytes message, Header* out) {
   return DERP_OK;
 }
 
+bool has_classic_header(Bytes message) {
+  return message.size() >= kHeaderSize && (message[0] & 0xC0) == 0 && load_be32(message.data() + 4) != kMagicCookie;
+}
+
+int read_classic_header(Bytes message, Header* out) {
+  if (!has_classic_header(message)) return DERP_ERR_NOT_STUN;
+  const std::uint16_t length = load_be16(message.data() + 2);
+  if (length % 4 != 0 || kHeaderSize + length != message.size()) return DERP_ERR_NOT_STUN;
+  out->type = load_be16(message.data());
+  out->length = length;
+  out->transaction_id = transaction_id_of(message);
+  return DERP_OK;
+}
+
+ClassicTransactionId classic_transaction_id_of(Bytes message) {
+  ClassicTransactionId id{};
+  std::copy_n(message.data() + 4, kClassicTransactionIdSize, id.begin());
+  return id;
+}
+
 TransactionId transaction_id_of(Bytes message) {
   TransactionId id{};
   std::copy_n(message.data() + 8, kTransactionIdSize, id.begin());
@@ -38,6 +58,13 @@ void write_header(std::uint8_t* out, std::uint16_t type, std::uint16_t length, c
   store_be16(out + 2, length);
   store_be32(out + 4, kMagicCookie);
   std::copy(transaction_id.begin(), transaction_id.end(), out + 8);
+}
+
+void write_classic_header(std::uint8_t* out, std::uint16_t type, std::uint16_t length,
+                          const ClassicTransactionId& transaction_id) {
+  store_be16(out, type);
+  store_be16(out + 2, length);
+  std::copy(transaction_id.begin(), transaction_id.end(), out + 4);
 }
 
 }  // namespace derp::stun

@@ -42,9 +42,25 @@ bool is_stun(Bytes message);
 // length is not a multiple of 4; DERP_ERR_TRUNCATED when the declared attributes run past the input.
 int read_header(Bytes message, Header* out);
 
+// An RFC 3489 ("classic") message, as RFC 5389 §12.2 tells a server to spot one: at least 20 bytes, the top two
+// bits of byte 0 zero, and NOT the magic cookie (bytes 4..19 are then one 128-bit transaction id).
+bool has_classic_header(Bytes message);
+
+// Reads a classic header into *out (transaction_id gets bytes 8..19; the caller reads bytes 4..19 whole with
+// classic_transaction_id_of). Without a cookie to tell STUN from other traffic, the length is the only check
+// left, so it must be a multiple of 4 and match the datagram exactly (Vovida's stund checks the same). DERP_OK;
+// DERP_ERR_NOT_STUN when has_classic_header fails or the length does not match the datagram.
+int read_classic_header(Bytes message, Header* out);
+
+// Bytes 4..19 of a classic message. The caller has checked there are at least 20 bytes.
+ClassicTransactionId classic_transaction_id_of(Bytes message);
+
 // The transaction id at bytes 8..19. The caller has checked there are at least 20 bytes.
 TransactionId transaction_id_of(Bytes message);
 
 void write_header(std::uint8_t* out, std::uint16_t type, std::uint16_t length, const TransactionId& transaction_id);
+// The classic form: the 16-byte id where the cookie and the 12-byte id would go.
+void write_classic_header(std::uint8_t* out, std::uint16_t type, std::uint16_t length,
+                          const ClassicTransactionId& transaction_id);
 
 }  // namespace derp::stun

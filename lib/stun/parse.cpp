@@ -93,6 +93,10 @@ int decode_attribute(const Attribute& attr, Message* out) {
       if (!out->unknown_attributes) out->unknown_attributes = list;
       return DERP_OK;
     }
+    case kAttrChangeRequest:
+      if (v.size() != kChangeRequestValueSize) return DERP_ERR_MALFORMED;
+      if (!out->change_request) out->change_request = load_be32(v.data());
+      return DERP_OK;
     case kAttrPriority:
       if (v.size() != 4) return DERP_ERR_MALFORMED;
       if (!out->priority) out->priority = load_be32(v.data());
@@ -115,6 +119,54 @@ int decode_attribute(const Attribute& attr, Message* out) {
   }
 }
 
+// The attribute walk shared by both header forms. `whole` is the message cut at its declared end.
+int parse_attributes(Bytes whole, Message* out) {
+  AttributeReader reader(whole);
+  Attribute attr;
+  for (;;) {
+    const int step = reader.next(&attr);
+    if (step < 0) {
+      out->malformed_attribute.reset();  // a broken walk: nothing to answer
+      return step;
+    }
+    if (step == 0) break;
+    if (attr.type == kAttrFingerprint) {
+      if (attr.value.size() != kFingerprintValueSize) {
+        // A FINGERPRINT that cannot be checked is as bad as a wrong one (§7.3): likely not STUN, never answered.
+        out->malformed_attribute.reset();
+        return DERP_ERR_MALFORMED;
+      }
+      out->has_fingerprint = true;
+      out->fingerprint = load_be32(attr.value.data());
+      out->fingerprint_valid = fingerprint_of(whole.first(attr.offset)) == out->fingerprint;
+      break;  // RFC 8489 §14.7: FINGERPRINT is last; anything after it is ignored
+    }
+    if (out->has_message_integrity) continue;  // RFC 8489 §14.5: only FINGERPRINT counts after MESSAGE-INTEGRITY
+    int rc = DERP_OK;
+    if (attr.type == kAttrMessageIntegrity) {
+      if (attr.value.size() == kMessageIntegrityValueSize) {
+        out->has_message_integrity = true;
+        out->message_integrity_offset = attr.offset;
+      } else {
+        rc = DERP_ERR_MALFORMED;
+      }
+    } else {
+      rc = decode_attribute(attr, out);
+    }
+    // A bad value is remembered and the walk goes on, so that a FINGERPRINT further on is still checked.
+    if (rc != DERP_OK && !out->malformed_attribute) out->malformed_attribute = attr.type;
+  }
+  return out->malformed_attribute ? DERP_ERR_MALFORMED : DERP_OK;
+}
+
+void fill_header(const Header& header, Message* out) {
+  out->type = header.type;
+  out->method = method_of(header.type);
+  out->message_class = class_of(header.type);
+  out->transaction_id = header.transaction_id;
+  out->length = kHeaderSize + header.length;
+}
+
 }  // namespace
 
 int parse(Bytes message, Message* out) {
@@ -122,37 +174,20 @@ int parse(Bytes message, Message* out) {
   *out = Message{};
   Header header;
   if (const int rc = read_header(message, &header); rc != DERP_OK) return rc;
-  out->type = header.type;
-  out->method = method_of(header.type);
-  out->message_class = class_of(header.type);
-  out->transaction_id = header.transaction_id;
-  out->length = kHeaderSize + header.length;
-
+  fill_header(header, out);
   // Bytes past the declared length are not part of the message (Tailscale's parser trims them the same way).
-  const Bytes whole = message.first(out->length);
-  AttributeReader reader(whole);
-  Attribute attr;
-  for (;;) {
-    const int step = reader.next(&attr);
-    if (step < 0) return step;
-    if (step == 0) break;
-    if (attr.type == kAttrFingerprint) {
-      if (attr.value.size() != kFingerprintValueSize) return DERP_ERR_MALFORMED;
-      out->has_fingerprint = true;
-      out->fingerprint = load_be32(attr.value.data());
-      out->fingerprint_valid = fingerprint_of(whole.first(attr.offset)) == out->fingerprint;
-      break;  // RFC 8489 §14.7: FINGERPRINT is last; anything after it is ignored
-    }
-    if (out->has_message_integrity) continue;  // RFC 8489 §14.5: only FINGERPRINT counts after MESSAGE-INTEGRITY
-    if (attr.type == kAttrMessageIntegrity) {
-      if (attr.value.size() != kMessageIntegrityValueSize) return DERP_ERR_MALFORMED;
-      out->has_message_integrity = true;
-      out->message_integrity_offset = attr.offset;
-      continue;
-    }
-    if (const int rc = decode_attribute(attr, out); rc != DERP_OK) return rc;
-  }
-  return DERP_OK;
+  return parse_attributes(message.first(out->length), out);
+}
+
+int parse_classic(Bytes message, Message* out) {
+  if (out == nullptr) return DERP_ERR_INVALID_ARGUMENT;
+  *out = Message{};
+  Header header;
+  if (const int rc = read_classic_header(message, &header); rc != DERP_OK) return rc;
+  fill_header(header, out);
+  out->classic = true;
+  out->classic_transaction_id = classic_transaction_id_of(message);
+  return parse_attributes(message, out);
 }
 
 }  // namespace derp::stun

@@ -4,9 +4,15 @@
 // FINGERPRINT): every well-formed RFC 8489 binding request is answered with XOR-MAPPED-ADDRESS in the family the
 // client used; a v4-mapped IPv6 source (a dual-stack socket's view of an IPv4 client) is un-mapped first, so an
 // IPv4 client gets an IPv4 address. Tailscale's ParseResponse accepts every success response this writes.
-// A request with an unknown comprehension-required attribute gets a 420 with UNKNOWN-ATTRIBUTES
-// (RFC 8489 §6.3.1.1). MESSAGE-INTEGRITY in a request is not checked (the responder holds no credentials) and none
-// is added to the response.
+// A request without the magic cookie is an RFC 3489 ("classic") one (RFC 5389 §12.2): libnice's
+// stun_usage_bind_run and Vovida's stun send them. It is answered with MAPPED-ADDRESS only, its 16-byte
+// transaction id echoed where the cookie would be; its declared length must match the datagram exactly.
+// A request with an unknown comprehension-required attribute (RESPONSE-ADDRESS included), or a CHANGE-REQUEST
+// asking for another address or port, gets a 420 with UNKNOWN-ATTRIBUTES (RFC 8489 §6.3.1.1); a CHANGE-REQUEST
+// with no flag set is answered normally, as coturn does. A known attribute with an impossible value (a wrong
+// length, a bad address family) in an otherwise sound request gets a 400 whose reason phrase names it.
+// MESSAGE-INTEGRITY in a request is not checked (the responder holds no credentials) and none is added to the
+// response.
 #pragma once
 
 #include <cstddef>
@@ -39,8 +45,9 @@ class BindingResponder {
   BindingResponder() = default;
   explicit BindingResponder(const ResponderOptions& options) : options_(options) {}
 
-  // DERP_OK with *length set: send out[0..*length) back to `source`. Any other code means send nothing, and says
-  // why: DERP_ERR_NOT_STUN, DERP_ERR_TRUNCATED / DERP_ERR_MALFORMED (broken message),
+  // DERP_OK with *length set: send out[0..*length) back to `source` (a success, a 400 or a 420). Any other code
+  // means send nothing, and says why: DERP_ERR_NOT_STUN, DERP_ERR_TRUNCATED / DERP_ERR_MALFORMED (a broken
+  // message: a bad length or attribute walk, a FINGERPRINT that is not 4 bytes),
   // DERP_ERR_STUN_NOT_BINDING_REQUEST (another method, an indication or a response), DERP_ERR_STUN_FINGERPRINT
   // (a FINGERPRINT that does not match: likely not STUN at all), DERP_ERR_BUFFER_TOO_SMALL (out is smaller than
   // the reply; kMaxResponseSize is always enough), DERP_ERR_INVALID_ARGUMENT (source family NONE, or SOFTWARE too

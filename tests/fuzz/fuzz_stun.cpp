@@ -27,8 +27,10 @@ void require_inside(const std::optional<Bytes>& view, Bytes message) {
   require(view->data() + view->size() <= message.data() + message.size());
 }
 
+// What parse() or parse_classic() filled in, on success or on a malformed attribute value (which promises the
+// same fields).
 void check_parsed(Bytes input, const stun::Message& m) {
-  require(stun::is_stun(input));
+  require(m.classic ? stun::has_classic_header(input) && m.length == input.size() : stun::is_stun(input));
   require(m.length >= stun::kHeaderSize && m.length <= input.size() && m.length % 4 == 0);
   const Bytes message = input.first(m.length);
   require_inside(m.software, message);
@@ -52,6 +54,16 @@ void check_parsed(Bytes input, const stun::Message& m) {
   }
 }
 
+// parse()'s result as the responder takes it: sound, or sound but for one attribute's value.
+bool readable(int rc, const stun::Message& m) {
+  return rc == DERP_OK || (rc == DERP_ERR_MALFORMED && m.malformed_attribute.has_value());
+}
+
+// The responder's promise: every binding request it can read and whose FINGERPRINT (if any) matches gets a reply.
+bool answerable(int rc, const stun::Message& m) {
+  return readable(rc, m) && m.type == stun::kBindingRequest && (!m.has_fingerprint || m.fingerprint_valid);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -61,6 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   stun::Message m;
   const int rc = stun::parse(input, &m);
   if (!looks_like_stun) require(rc != DERP_OK);
+  if (rc == DERP_ERR_MALFORMED && m.malformed_attribute) check_parsed(input, m);
   if (rc == DERP_OK) {
     check_parsed(input, m);
     static const std::uint8_t kKey[] = {'f', 'u', 'z', 'z'};
@@ -82,9 +95,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(txid == stun::transaction_id_of(input));
   }
 
-  // The responder's promise: every well-formed binding request without a bad FINGERPRINT gets an answer.
-  const bool answerable =
-      rc == DERP_OK && m.type == stun::kBindingRequest && (!m.has_fingerprint || m.fingerprint_valid);
+  // RFC 3489 messages: never both forms at once; a classic parse keeps its own invariants.
+  stun::Message cm;
+  const bool classic = stun::has_classic_header(input);
+  require(!(classic && looks_like_stun));
+  const int classic_rc = stun::parse_classic(input, &cm);
+  if (!classic) require(classic_rc == DERP_ERR_NOT_STUN);
+  if (readable(classic_rc, cm)) {
+    check_parsed(input, cm);
+    require(cm.classic && stun::classic_transaction_id_of(input) == cm.classic_transaction_id);
+  }
+  const stun::Message& request = classic ? cm : m;
+  const bool expect_answer = classic ? answerable(classic_rc, cm) : answerable(rc, m);
 
   // The responder, in both families; any reply it writes must parse, and a success reply must be readable by
   // Tailscale's client parser and carry the source address back.
@@ -96,18 +118,31 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint8_t out[stun::kMaxResponseSize];
     std::size_t len = 0;
     const int answered = stun::BindingResponder().respond(input, source, out, &len);
-    require((answered == DERP_OK) == answerable);
+    require((answered == DERP_OK) == expect_answer);
     if (answered != DERP_OK) continue;
     stun::Message reply;
-    require(stun::parse(Bytes(out, len), &reply) == DERP_OK);
-    require(reply.transaction_id == m.transaction_id);
-    if (reply.message_class == stun::MessageClass::kSuccessResponse) {
-      stun::BindingResult read;
-      require(stun::parse_binding_response(Bytes(out, len), &read) == DERP_OK);
-      require(read.address.family == source.family && read.address.port == source.port);
+    if (classic) {
+      // Answered in kind: the 16-byte id echoed, MAPPED-ADDRESS and never the XOR form (RFC 5389 §12.2).
+      require(stun::parse_classic(Bytes(out, len), &reply) == DERP_OK);
+      require(reply.classic_transaction_id == request.classic_transaction_id);
+      require(!reply.xor_mapped_address);
+      if (reply.message_class == stun::MessageClass::kSuccessResponse) {
+        require(reply.mapped_address && reply.mapped_address->family == source.family &&
+                reply.mapped_address->port == source.port);
+      }
     } else {
+      require(stun::parse(Bytes(out, len), &reply) == DERP_OK);
+      require(reply.transaction_id == request.transaction_id);
+      if (reply.message_class == stun::MessageClass::kSuccessResponse) {
+        stun::BindingResult read;
+        require(stun::parse_binding_response(Bytes(out, len), &read) == DERP_OK);
+        require(read.address.family == source.family && read.address.port == source.port);
+      }
+    }
+    if (reply.message_class != stun::MessageClass::kSuccessResponse) {
       require(reply.message_class == stun::MessageClass::kErrorResponse);
-      require(reply.error_code && reply.error_code->code == 420);
+      // 400 exactly when a value was malformed; otherwise a 420.
+      require(reply.error_code && reply.error_code->code == (request.malformed_attribute ? 400 : 420));
     }
   }
   return 0;

@@ -183,12 +183,12 @@ TEST_CASE("stun parse: unknown attributes, duplicates and ordering rules", "[stu
   SECTION("comprehension-optional are skipped, comprehension-required listed once each") {
     const auto bytes = message_with(kBindingRequest,
                                     "80550004deadbeef"   // optional
-                                    "00030004deadbeef"   // CHANGE-REQUEST: required, not understood
+                                    "00020004deadbeef"   // RESPONSE-ADDRESS (RFC 3489): required, not understood
                                     "7fff0000"           // required, empty
-                                    "00030004deadbeef"); // listed once
+                                    "00020004deadbeef"); // listed once
     REQUIRE(parse(bytes_of(bytes), &m) == DERP_OK);
     REQUIRE(m.unknown_required.count == 2);
-    CHECK(m.unknown_required.types[0] == 0x0003);
+    CHECK(m.unknown_required.types[0] == 0x0002);
     CHECK(m.unknown_required.types[1] == 0x7fff);
     CHECK_FALSE(m.unknown_required.overflow);
   }

@@ -154,7 +154,7 @@ TEST_CASE("stun responder: unknown comprehension-required attributes get a 420 n
   std::array<std::uint8_t, 128> buf{};
   Builder b(buf);
   b.begin(kBindingRequest, kTxid);
-  b.add_attribute(0x0003, from_hex("00000004"));  // CHANGE-REQUEST (RFC 5780), not supported here
+  b.add_attribute(0x0003, from_hex("00000004"));  // CHANGE-REQUEST (RFC 5780) for another IP: we have only one
   b.add_attribute(0x7ff0, Bytes());
   b.add_attribute(0x8777, from_hex("01"));         // optional: not listed
   b.add_fingerprint();
@@ -222,8 +222,11 @@ TEST_CASE("stun responder: truncated and garbage input gets no reply and no cras
     std::size_t len = 0;
     const int rc = BindingResponder().respond(Bytes(noise.data(), noise.size()), addr("192.0.2.1:1"), out, &len);
     if (rc == DERP_OK) {
+      // A flipped cookie makes it a classic (RFC 3489) request, answered in the same form.
       Message m;
-      REQUIRE(parse(Bytes(out.data(), len), &m) == DERP_OK);
+      int parsed_rc = parse(Bytes(out.data(), len), &m);
+      if (parsed_rc == DERP_ERR_NOT_STUN) parsed_rc = parse_classic(Bytes(out.data(), len), &m);
+      REQUIRE(parsed_rc == DERP_OK);
       REQUIRE(m.message_class != MessageClass::kRequest);
     }
   }
