@@ -38,7 +38,7 @@ struct Options {
   std::size_t max_candidates = 32;     // per peer; magicsock prunes past 100
   std::size_t max_pending_pings = 64;  // per peer
   std::size_t max_queued = 4096;       // per output queue (UDP, DERP, events); beyond it the item is dropped
-  std::size_t max_data_len = 65535;    // largest data payload accepted from the host or the wire
+  std::size_t max_data_len = 65536;    // largest data payload accepted from the host or the wire
 };
 
 }  // namespace derp::path

@@ -40,7 +40,11 @@ class UvClient::CoreEvents : public client::ClientEvents {
   }
   void on_packet(const crypto::NodePublic& source, Bytes payload) override {
     c_.counters_.packets_received++;
-    if (c_.events_ != nullptr) c_.events_->on_packet(source, payload);
+    if (c_.direct_) {
+      c_.direct_->receive_derp(source, payload);  // disco and announcements stay inside; data comes back out
+    } else if (c_.events_ != nullptr) {
+      c_.events_->on_packet_via(source, payload, path::Via::kDerp);
+    }
   }
   void on_peer_gone(const crypto::NodePublic& peer, std::uint8_t reason) override {
     if (c_.events_ != nullptr) c_.events_->on_peer_gone(peer, reason);
@@ -187,7 +191,43 @@ int UvClient::init(std::string* detail) {
   }
   async->data = this;
   async_ = async;
+  if (options_.direct.enabled) return open_direct(detail);
   return DERP_OK;
+}
+
+int UvClient::open_direct(std::string* detail) {
+  std::optional<derp_addr> stun_server;
+  if (!options_.direct.stun_server.empty()) {
+    derp_addr a{};
+    if (parse_addr(options_.direct.stun_server.c_str(), &a) != DERP_OK) {
+      *detail = "the STUN server is not ip:port: " + options_.direct.stun_server;
+      return DERP_ERR_ADDRESS;
+    }
+    stun_server = a;
+  } else if (!options_.url.empty()) {
+    // Default: the DERP node's STUN port (3478) on the URL's host, when that is an IP literal.
+    client::DerpUrl url;
+    derp_addr a{};
+    const std::string host = client::parse_derp_url(options_.url, &url) == DERP_OK ? url.host : "";
+    const std::string text = host.find(':') != std::string::npos ? "[" + host + "]:3478" : host + ":3478";
+    if (parse_addr(text.c_str(), &a) == DERP_OK) stun_server = a;
+  }
+  UvDirectPath::Host host;
+  host.send_derp = [this](const crypto::NodePublic& to, Bytes payload) { (void)send_over_derp(to, payload); };
+  host.on_data = [this](const crypto::NodePublic& from, Bytes payload, path::Via via) {
+    if (events_ != nullptr) events_->on_packet_via(from, payload, via);
+  };
+  host.on_path_changed = [this](const path::Event& e) {
+    if (events_ != nullptr) events_->on_path_changed(e.peer, e.via, e.addr, e.rtt);
+  };
+  host.log = [this](const std::string& line) { log(line); };
+  return UvDirectPath::create(loop_, options_.direct, stun_server, options_.connection.private_key, std::move(host),
+                              &direct_, detail);
+}
+
+int UvClient::set_peer_disco(const crypto::NodePublic& peer, const crypto::NodePublic& disco) {
+  if (!direct_) return DERP_ERR_UNSUPPORTED;
+  return direct_->set_peer_disco(peer, disco);
 }
 
 UvClient::~UvClient() {
@@ -195,6 +235,7 @@ UvClient::~UvClient() {
   events_ = nullptr;
   pings_.clear();
   stopping_ = true;
+  direct_.reset();
   dialer_.cancel();
   transport_.reset();
   retired_.clear();
@@ -317,6 +358,7 @@ void UvClient::stop() {
   started_ = true;
   dialer_.cancel();
   retire_transport();  // pending pings report DERP_ERR_CLOSED from here
+  if (direct_) direct_->close();
   connect_timer_.close();
   retry_timer_.close();
   close_async();
@@ -343,6 +385,13 @@ const client::ClientConnection* UvClient::connection() const {
 int UvClient::send_packet(const crypto::NodePublic& destination, Bytes payload) {
   if (stopping_) return DERP_ERR_CLOSED;
   if (payload.size() > frame::kMaxPacketSize) return DERP_ERR_FRAME_TOO_LARGE;
+  // With the direct path, the path core decides: direct when trusted, else DERP (through send_over_derp).
+  if (direct_) return direct_->send(destination, payload);
+  return send_over_derp(destination, payload);
+}
+
+int UvClient::send_over_derp(const crypto::NodePublic& destination, Bytes payload) {
+  if (stopping_) return DERP_ERR_CLOSED;
   if (!connected() || !transport_ || transport_->ended()) {
     counters_.packets_dropped_disconnected++;
     return DERP_ERR_NOT_CONNECTED;

@@ -40,6 +40,7 @@
 #include "uv/uv_client_handles.hpp"
 #include "uv/uv_client_transport.hpp"
 #include "uv/uv_dialer.hpp"
+#include "uv/uv_direct_path.hpp"
 
 namespace derp::uv {
 
@@ -82,6 +83,11 @@ struct UvClientOptions {
 
   // Lines for a log (connects, failures, retries). Loop thread.
   std::function<void(std::string_view)> log;
+
+  // The direct path (uv_direct_path.hpp): every peer starts on DERP and moves to a direct UDP path when the NATs
+  // allow, in Tailscale's disco format. Off by default. With it on, send_packet goes through the path core, and
+  // packets arrive through UvClientEvents::on_packet_via (whose default calls on_packet).
+  UvDirectOptions direct;
 };
 
 enum class UvClientState : std::uint8_t { Idle, Connecting, Connected, Disconnected, Stopped };
@@ -111,6 +117,15 @@ class UvClientEvents {
   virtual void on_server_info(const crypto::ServerInfo& info) { (void)info; }
   // payload is valid during the call only.
   virtual void on_packet(const crypto::NodePublic& source, Bytes payload) { (void)source, (void)payload; }
+  // Every packet, with the path it came on (always kDerp without the direct path). The default calls on_packet.
+  virtual void on_packet_via(const crypto::NodePublic& source, Bytes payload, path::Via via) {
+    (void)via;
+    on_packet(source, payload);
+  }
+  // Direct path only: the peer's path changed, to direct (addr, the Pong's round trip) or back to DERP.
+  virtual void on_path_changed(const crypto::NodePublic& peer, path::Via via, const derp_addr& addr, Nanos rtt) {
+    (void)peer, (void)via, (void)addr, (void)rtt;
+  }
   virtual void on_peer_gone(const crypto::NodePublic& peer, std::uint8_t reason) { (void)peer, (void)reason; }
   virtual void on_peer_present(const crypto::NodePublic& peer, const derp_addr& endpoint, std::uint8_t flags) {
     (void)peer, (void)endpoint, (void)flags;
@@ -180,6 +195,11 @@ class UvClient {
   const UvClientCounters& counters() const { return counters_; }
   // The core of the current connection (null while not connected), for its counters.
   const client::ClientConnection* connection() const;
+  // The direct path (null unless options.direct.enabled), for its bound address, endpoint and counters.
+  const UvDirectPath* direct_path() const { return direct_.get(); }
+  // The peer's disco key as a control plane would hand it out (direct path only; otherwise peers announce theirs
+  // over DERP). DERP_OK, DERP_ERR_UNSUPPORTED without the direct path, DERP_ERR_INVALID_ARGUMENT.
+  int set_peer_disco(const crypto::NodePublic& peer, const crypto::NodePublic& disco);
 
  private:
   class CoreEvents;
@@ -209,6 +229,8 @@ class UvClient {
   void report(UvClientStatus status);
   void log(const std::string& line) const;
   void drain_outbox();
+  int send_over_derp(const crypto::NodePublic& destination, Bytes payload);
+  int open_direct(std::string* detail);
   static void on_async(uv_async_t* async);
   void close_async();
 
@@ -224,6 +246,7 @@ class UvClient {
   client::ReconnectPolicy policy_;
   UvDialer dialer_;
   std::unique_ptr<UvClientTransport> transport_;
+  std::unique_ptr<UvDirectPath> direct_;
   // Transports that ended while their own code was on the stack; freed at the next dial or in the destructor.
   std::vector<std::unique_ptr<UvClientTransport>> retired_;
   TimerHandle connect_timer_;
