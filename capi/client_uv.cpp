@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "capi/guard.hpp"
+#include "capi/wake_fd.hpp"
 #include "client/connection.hpp"
 #include "client/derpmap.hpp"
 #include "crypto/node_key.hpp"
@@ -120,6 +121,7 @@ struct derp_client {
   std::deque<QueuedEvent> queue;     // under queue_mutex
   bool closed_taken = false;         // under queue_mutex
   std::uint64_t events_dropped = 0;  // under queue_mutex
+  derp::capi::WakeFd wake;           // under queue_mutex: derp_client_event_fd, set while next_event would return
 
   bool host_mode() const { return own_loop == nullptr; }
 
@@ -178,6 +180,7 @@ struct derp_client {
         }
       }
       queue.push_back(std::move(q));
+      wake.set();
     }
     queue_cv.notify_all();
   }
@@ -559,6 +562,23 @@ int derp_client_next_event(derp_client* client, int timeout_ms, derp_client_even
     event->struct_size = std::min(caller_size, sizeof e);
     if (e.type == DERP_CLIENT_EVENT_CLOSED) client->closed_taken = true;
     client->queue.pop_front();
+    // After CLOSED it stays readable: every later call returns DERP_ERR_CLOSED at once.
+    if (client->queue.empty() && !client->closed_taken) client->wake.clear();
+    return DERP_OK;
+  });
+}
+
+int derp_client_event_fd(derp_client* client, int* fd_out) {
+  return derp::capi::guarded([&]() -> int {
+    if (fd_out != nullptr) *fd_out = -1;
+    if (client == nullptr || fd_out == nullptr) return DERP_ERR_INVALID_ARGUMENT;
+    if (!client->queue_events) return DERP_ERR_UNSUPPORTED;
+    std::lock_guard<std::mutex> lock(client->queue_mutex);
+    if (!client->wake.is_open()) {
+      if (const int rc = client->wake.open(); rc != DERP_OK) return rc;
+      if (!client->queue.empty() || client->closed_taken) client->wake.set();
+    }
+    *fd_out = client->wake.fd();
     return DERP_OK;
   });
 }

@@ -263,6 +263,20 @@ DERP_EXPORT int derp_client_ping(derp_client *client, uint64_t *id_out);
 DERP_EXPORT int derp_client_next_event(derp_client *client, int timeout_ms, derp_client_event *event, uint8_t *buf,
                                        size_t cap);
 /*
+ * Added after the 0.1.0 ABI baseline (a program that must run on older builds looks it up with dlsym). With
+ * queue_events: a file descriptor for an event loop to wait on
+ * instead of a thread blocked in derp_client_next_event (asyncio's loop.add_reader, epoll, poll, uv_poll). It is
+ * readable exactly while derp_client_next_event would return at once: an event is queued, or the CLOSED event has
+ * been taken (from then on every call returns DERP_ERR_CLOSED at once, so stop waiting then). Wait for readable,
+ * then call derp_client_next_event with timeout_ms 0 until it returns DERP_ERR_TIMEOUT; the library clears it when
+ * the queue empties. Level-triggered: an edge-triggered waiter (EPOLLET) must drain the queue before waiting again.
+ * Poll it only: never read, write or close it. The same descriptor on every call (made on the first); it is closed
+ * by derp_client_free, so stop polling it before that. Linux: an eventfd; other POSIX systems: a pipe's read end.
+ * DERP_OK; DERP_ERR_UNSUPPORTED without queue_events (or on a platform with neither); DERP_ERR_NO_MEMORY when no
+ * descriptor is left; DERP_ERR_INVALID_ARGUMENT. Thread-safe.
+ */
+DERP_EXPORT int derp_client_event_fd(derp_client *client, int *fd_out);
+/*
  * The client's counters (out through derp_client_stats_init). packets_* and connects/disconnects cover the
  * client's life; bytes_sent, packets_dropped_rate_limit, pings_sent (keep-alives included), pongs_matched and
  * server_pings_answered add up each connection's core counters as last seen on the loop (at each packet, ping

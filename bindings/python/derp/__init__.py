@@ -13,10 +13,11 @@ from .keys import Key, PublicKey
 from .stun import StunResult, is_stun, parse_binding_response, stun_probe, tailscale_request
 from .server import Server
 from .client import Client, Event, EventType
+from .aio import AsyncClient
 from .netcheck import NetcheckReport, RegionLatency, netcheck
 
 __all__ = [
-    "DerpError", "Timeout", "Server", "Client", "Event", "EventType", "netcheck", "NetcheckReport", "RegionLatency", "LibraryNotFound", "Key", "PublicKey", "StunResult", "stun_probe", "is_stun",
+    "DerpError", "Timeout", "Server", "Client", "AsyncClient", "Event", "EventType", "netcheck", "NetcheckReport", "RegionLatency", "LibraryNotFound", "Key", "PublicKey", "StunResult", "stun_probe", "is_stun",
     "tailscale_request", "parse_binding_response", "library_version", "library_path",
 ] + [name for name in _errors.__all__ if name not in ("DerpError", "Timeout", "check")]
 

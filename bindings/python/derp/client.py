@@ -73,6 +73,8 @@ _HAVE_CLIENT = all([
     declare_optional("derp_client_stop", c_int, ctypes.c_void_p),
     declare_optional("derp_client_free", None, ctypes.c_void_p),
 ])
+# The wake-up descriptor derp.AsyncClient waits on (added after the first ABI baseline; absent from older builds).
+_HAVE_EVENT_FD = declare_optional("derp_client_event_fd", c_int, ctypes.c_void_p, ctypes.POINTER(c_int))
 
 
 class EventType(enum.IntEnum):
@@ -126,6 +128,10 @@ def _event_from(raw: _Event) -> Event:
         retry_in=None if raw.retry_in_ns == _UINT64_MAX else raw.retry_in_ns / 1e9,
         server_version=raw.server_version, token_bucket_bytes_per_second=raw.token_bucket_bytes_per_second,
         token_bucket_bytes_burst=raw.token_bucket_bytes_burst)
+
+
+def _ends_connecting(ev: Event) -> bool:
+    return ev.type in (EventType.SERVER_INFO, EventType.CLOSED)
 
 
 class Client(Closable):
@@ -227,11 +233,15 @@ class Client(Closable):
     def ping(self, timeout: float = 10.0) -> float:
         """Pings the server and returns the round trip in seconds. Other events that arrive meanwhile stay queued
         for recv()/events()."""
-        pid = c_uint64()
-        check(lib.derp_client_ping(self._live(), ctypes.byref(pid)), "ping")
-        ev = self._wait_for(lambda e: e.type == EventType.PING_RESULT and e.ping_id == pid.value, timeout)
+        pid = self._start_ping()
+        ev = self._wait_for(lambda e: e.type == EventType.PING_RESULT and e.ping_id == pid, timeout)
         check(ev.error, "ping")
         return ev.rtt
+
+    def _start_ping(self) -> int:
+        pid = c_uint64()
+        check(lib.derp_client_ping(self._live(), ctypes.byref(pid)), "ping")
+        return pid.value
 
     # ---- events ----
     def next_event(self, timeout: Optional[float] = None) -> Event:
@@ -259,11 +269,17 @@ class Client(Closable):
                 self.server_key = event.key
             return event
 
-    def _wait_for(self, predicate, timeout: float) -> Event:
-        deadline = time.monotonic() + timeout
+    def _take_pending(self, predicate) -> Optional[Event]:
         for i, ev in enumerate(self._pending):
             if predicate(ev):
                 return self._pending.pop(i)
+        return None
+
+    def _wait_for(self, predicate, timeout: float) -> Event:
+        deadline = time.monotonic() + timeout
+        found = self._take_pending(predicate)
+        if found is not None:
+            return found
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -282,11 +298,18 @@ class Client(Closable):
         if self._registered:
             return self.server_key
         try:
-            ev = self._wait_for(lambda e: e.type in (EventType.SERVER_INFO, EventType.CLOSED), timeout)
+            ev = self._wait_for(_ends_connecting, timeout)
         except Timeout:
-            last = [e for e in self._pending if e.type == EventType.DISCONNECTED]
-            why = f" (last failure: {last[-1].detail}; still retrying)" if last else ""
-            raise Timeout(f"not connected to {self.url} within {timeout} s{why}") from None
+            raise self._not_connected(timeout) from None
+        return self._connecting_ended(ev)
+
+    def _not_connected(self, timeout: float) -> Timeout:
+        last = [e for e in self._pending if e.type == EventType.DISCONNECTED]
+        why = f" (last failure: {last[-1].detail}; still retrying)" if last else ""
+        return Timeout(f"not connected to {self.url} within {timeout} s{why}")
+
+    def _connecting_ended(self, ev: Event) -> PublicKey:
+        """After wait_connected found SERVER_INFO or CLOSED: keeps it visible to events(), raises for CLOSED."""
         self._pending.append(ev)  # events() and next_event() still see it, in order
         if ev.type == EventType.CLOSED:
             raise error_for(ev.error or Closed.code, f"connecting to {self.url}: {ev.detail}")
