@@ -27,10 +27,12 @@ const char* usage_text() {
          "COMMANDS\n"
          "  pubkey                        print this client's nodekey:<hex> (creates --key-file with a new key\n"
          "                                if missing; the file is derper's JSON form {\"PrivateKey\":\"privkey:...\"})\n"
-         "  send NODEKEY TEXT [--wait-reply] [--timeout S]\n"
-         "                                send one packet (TEXT as bytes; \"hex:...\" for binary); with --wait-reply\n"
-         "                                print the first packet back from NODEKEY as \"<nodekey> <payload>\" and\n"
-         "                                exit 0, or exit 1 after S seconds (default 10)\n"
+         "  send NODEKEY TEXT [--count N] [--interval-ms MS] [--wait-reply] [--timeout S]\n"
+         "                                send one packet (TEXT as bytes; \"hex:...\" for binary), or N of them MS\n"
+         "                                milliseconds apart (default 1000); with --wait-reply print each packet\n"
+         "                                back from NODEKEY as \"<nodekey> <payload>\" (with --direct followed by\n"
+         "                                \"via direct\" or \"via derp\") and exit 0 after N replies, or exit 1\n"
+         "                                after S seconds (default 10)\n"
          "  recv [--count N] [--timeout S]  print \"<src nodekey> <payload>\" per packet (text when printable,\n"
          "                                else hex:...); exit 0 after N packets, 1 if S seconds pass first\n"
          "  echo [--count N]              send every packet back to its sender unchanged\n"
@@ -50,6 +52,14 @@ const char* usage_text() {
          "  --websocket         DERP over WebSocket instead of the 101 upgrade\n"
          "  --plain-http        dial DERPMap nodes over plain HTTP (derper -dev)\n"
          "  --connect-timeout S give up connecting after S seconds (default 10)\n"
+         "  --direct            start on DERP and move to a direct UDP path when the NATs allow (Tailscale's\n"
+         "                      disco); prints \"path nodekey:<hex> direct <ip:port> rtt <ms>\" or\n"
+         "                      \"path nodekey:<hex> derp\" whenever a peer's path changes\n"
+         "  --udp-bind ADDR:PORT  with --direct: the UDP socket's address (default 0.0.0.0:0)\n"
+         "  --stun HOST:PORT    with --direct: the STUN server, an IP literal for now (default: the server's host\n"
+         "                      when it is an IP literal, port 3478)\n"
+         "  --unsealed          with --direct: direct datagrams carry the bytes unchanged, as Tailscale sends\n"
+         "                      WireGuard (default: each is sealed with the pair's disco key; both sides alike)\n"
          "  --verbose, -v       log the connection's steps to stderr\n"
          "  --help, -h          print this text and exit\n"
          "  --version           print the library version and exit\n"
@@ -127,6 +137,13 @@ bool parse_args(int argc, char** argv, Args* out, std::string* error) {
         *error = "--timeout needs a number of seconds";
         return false;
       }
+    } else if ((r = value("--udp-bind", &a.udp_bind))) {
+    } else if ((r = value("--stun", &a.stun))) {
+    } else if ((r = value("--interval-ms", &v))) {
+      if (r > 0 && !parse_number(v.c_str(), &a.interval_ms)) {
+        *error = "--interval-ms needs a number of milliseconds";
+        return false;
+      }
     } else if ((r = value("--count", &v))) {
       if (r > 0 && !parse_count(v.c_str(), &a.count)) {
         *error = "--count needs a positive integer";
@@ -140,6 +157,10 @@ bool parse_args(int argc, char** argv, Args* out, std::string* error) {
       a.websocket = true;
     } else if (arg == "--plain-http") {
       a.plain_http = true;
+    } else if (arg == "--direct") {
+      a.direct = true;
+    } else if (arg == "--unsealed") {
+      a.unsealed = true;
     } else if (arg == "--wait-reply") {
       a.wait_reply = true;
     } else if (arg == "--verbose" || arg == "-v") {
@@ -193,6 +214,10 @@ bool parse_args(int argc, char** argv, Args* out, std::string* error) {
       *error = "--derpmap needs --region ID";
       return false;
     }
+  }
+  if (!a.direct && (!a.udp_bind.empty() || !a.stun.empty() || a.unsealed)) {
+    *error = "--udp-bind, --stun and --unsealed need --direct";
+    return false;
   }
   *out = std::move(a);
   return true;

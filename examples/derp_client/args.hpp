@@ -30,7 +30,14 @@ struct Args {
   std::string text;          // send: TEXT
   bool wait_reply = false;   // send --wait-reply
   double timeout = -1;       // seconds; < 0: the command's default
-  long count = -1;           // recv/echo/ping/watch --count; < 0: the command's default
+  long count = -1;           // send/recv/echo/ping/watch --count; < 0: the command's default
+  double interval_ms = 1000; // send --interval-ms: the gap between packets when --count > 1
+
+  // The direct path: start on DERP, move to a direct UDP path when the NATs allow (Tailscale's disco format).
+  bool direct = false;
+  std::string udp_bind;      // --udp-bind ADDR:PORT ("" = 0.0.0.0:0)
+  std::string stun;          // --stun HOST:PORT ("" = the server's host, port 3478)
+  bool unsealed = false;     // --unsealed: direct datagrams carry the bytes unchanged (no box)
 };
 
 // Parses argv. On a usage error returns false with *error set (the caller prints usage and exits 2).

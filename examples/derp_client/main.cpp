@@ -77,6 +77,8 @@ class Runner : public derp::uv::UvClientEvents {
     timer_.data = this;
     uv_timer_init(loop_, &info_timer_);
     info_timer_.data = this;
+    uv_timer_init(loop_, &send_timer_);
+    send_timer_.data = this;
     uv_signal_init(loop_, &sigint_);
     sigint_.data = this;
     uv_signal_start(&sigint_, [](uv_signal_t* s, int) { static_cast<Runner*>(s->data)->finish(kExitOk); }, SIGINT);
@@ -131,13 +133,14 @@ class Runner : public derp::uv::UvClientEvents {
 
   void on_server_info(const derp::crypto::ServerInfo&) override { on_registered(); }
 
-  void on_packet(const NodePublic& source, Bytes payload) override {
+  void on_packet_via(const NodePublic& source, Bytes payload, derp::path::Via via) override {
     const std::string src = derp::crypto::format_public(source);
     switch (args_.command) {
       case Command::Send:
         if (args_.wait_reply && source == peer_) {
-          line(src + " " + payload_text(payload));
-          finish(kExitOk);
+          const char* suffix = !args_.direct ? "" : via == derp::path::Via::kDirect ? " via direct" : " via derp";
+          line(src + " " + payload_text(payload) + suffix);
+          if (++replies_ >= send_total()) finish(kExitOk);
         }
         break;
       case Command::Recv:
@@ -145,6 +148,7 @@ class Runner : public derp::uv::UvClientEvents {
         count_one();
         break;
       case Command::Echo:
+        if (first_packet_at_ == 0) first_packet_at_ = uv_hrtime();
         if (const int rc = client_->send_packet(source, payload); rc != DERP_OK) {
           std::fprintf(stderr, "derp-client: echo to %s dropped: %s\n", src.c_str(), derp_strerror(rc));
         }
@@ -155,6 +159,25 @@ class Runner : public derp::uv::UvClientEvents {
         break;
       default:
         break;
+    }
+  }
+
+  // --direct: one line per change, as the issue fixes it: "path nodekey:<hex> direct <ip:port> rtt <ms>" or
+  // "path nodekey:<hex> derp"; the time since this program's first packet to or from that peer goes to stderr.
+  void on_path_changed(const NodePublic& peer, derp::path::Via via, const derp_addr& addr, Nanos rtt) override {
+    const std::string key = derp::crypto::format_public(peer);
+    if (via == derp::path::Via::kDirect) {
+      char where[DERP_ADDR_TEXT_MAX] = "";
+      derp_addr_format(&addr, where, sizeof where);
+      char text[160];
+      std::snprintf(text, sizeof text, "path %s direct %s rtt %.3f", key.c_str(), where, static_cast<double>(rtt) / 1e6);
+      line(text);
+      if (first_packet_at_ != 0) {
+        std::fprintf(stderr, "derp-client: direct path to %s %.1f ms after the first packet\n", key.c_str(),
+                     static_cast<double>(uv_hrtime() - first_packet_at_) / 1e6);
+      }
+    } else {
+      line("path " + key + " derp");
     }
   }
 
@@ -213,25 +236,38 @@ class Runner : public derp::uv::UvClientEvents {
 
   void begin_command() {
     switch (args_.command) {
-      case Command::Send: {
-        const int rc = client_->send_packet(peer_, Bytes(payload_.data(), payload_.size()));
-        if (rc != DERP_OK) {
-          std::fprintf(stderr, "derp-client: send failed: %s\n", derp_strerror(rc));
-          finish(rc == DERP_ERR_FRAME_TOO_LARGE ? kExitUsage : kExitConnect);
-          return;
-        }
-        // A pong comes back after the server has read everything before the ping, our packet included: only
-        // then is it safe to exit without --wait-reply.
-        if (!args_.wait_reply) {
-          client_->ping([this](int result, Nanos) { finish(result == DERP_OK ? kExitOk : kExitConnect); });
-        }
+      case Command::Send:
+        send_next();
         break;
-      }
       case Command::Ping:
         ping_next();
         break;
       default:
         break;
+    }
+  }
+
+  long send_total() const { return args_.count > 0 ? args_.count : 1; }
+
+  // send: packet number sent_ + 1 of send_total(), the next one interval_ms later.
+  void send_next() {
+    if (finished_) return;
+    if (first_packet_at_ == 0) first_packet_at_ = uv_hrtime();
+    const int rc = client_->send_packet(peer_, Bytes(payload_.data(), payload_.size()));
+    if (rc != DERP_OK) {
+      std::fprintf(stderr, "derp-client: send failed: %s\n", derp_strerror(rc));
+      finish(rc == DERP_ERR_FRAME_TOO_LARGE ? kExitUsage : kExitConnect);
+      return;
+    }
+    if (++sent_ < send_total()) {
+      uv_timer_start(&send_timer_, [](uv_timer_t* t) { static_cast<Runner*>(t->data)->send_next(); },
+                     static_cast<std::uint64_t>(args_.interval_ms), 0);
+      return;
+    }
+    // A pong comes back after the server has read everything before the ping, our packet included: only
+    // then is it safe to exit without --wait-reply.
+    if (!args_.wait_reply) {
+      client_->ping([this](int result, Nanos) { finish(result == DERP_OK ? kExitOk : kExitConnect); });
     }
   }
 
@@ -297,6 +333,7 @@ class Runner : public derp::uv::UvClientEvents {
     uv_timer_stop(&timer_);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&info_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&send_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
     client_->stop();
   }
@@ -306,6 +343,10 @@ class Runner : public derp::uv::UvClientEvents {
   std::unique_ptr<derp::uv::UvClient> client_;
   uv_timer_t timer_{};
   uv_timer_t info_timer_{};
+  uv_timer_t send_timer_{};
+  long sent_ = 0;
+  long replies_ = 0;
+  Nanos first_packet_at_ = 0;  // --direct: for the time the upgrade took
   uv_signal_t sigint_{};
   std::string node_;
   bool registered_ = false;
@@ -394,6 +435,12 @@ int main(int argc, char** argv) {
   options.extra_ca_path = args.ca_file;
   options.cert_name = args.cert_name;
   options.plain_http = args.plain_http;
+  if (args.direct) {
+    options.direct.enabled = true;
+    if (!args.udp_bind.empty()) options.direct.udp_bind = args.udp_bind;
+    options.direct.stun_server = args.stun;
+    options.direct.path.seal_data = !args.unsealed;
+  }
   // Commands that end by themselves give up on the first failure; recv/echo/watch redial after a loss (but still
   // fail on the very first connect, see Runner::on_state).
   options.reconnect = args.command == Command::Recv || args.command == Command::Echo ||
