@@ -4,6 +4,8 @@
 //
 //   bench_server [throughput|memory|all] [--quick] [--plain-only|--tls-only] [--seconds=S] [--warmup=S]
 //                [--window-kib=N] [--total-window-mib=N]
+//   bench_server window [--plain-only|--tls-only] [--pairs=8] [--sizes=1280,16384] [--window-packets=32]
+//                [--seconds=S] [--repeat=R] [--no-pin]
 //
 // The server runs in a child process (bench_server_process.hpp) so /proc/<pid> gives its own RSS and CPU time;
 // every client runs in this process on one libuv loop (bench_client.hpp). Both share the machine's cores.
@@ -13,7 +15,13 @@
 // server is kept busy without being flooded: the figure is what the server delivers, and drops (from its
 // counters) show when it could not keep up. The window is 512 KiB per pair but at most 16 MiB over all pairs:
 // more in flight only adds queueing delay, not throughput.
+// Window (the regime of issue 9, to compare with Tailscale's derper): N pairs, each sender keeps at most W packets
+// in flight counted at its receiver; the server child is pinned to CPU 0 and this process (all clients) to CPU 1
+// when the machine has two, and the figure is packets delivered per second of SERVER CPU time (from
+// /proc/<pid>/stat), so a client or another program slowing the run changes it far less than a wall-clock rate.
+// Each case is repeated R times; the median is printed last.
 // Memory: K connections that completed the handshake and then stay idle; (RSS(K) - RSS(0)) / K.
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
@@ -54,6 +62,10 @@ struct Options {
   bool plain = true;
   bool tls = true;
   bool quick = false;
+  bool window_mode = false;  // the "window" part: W packets in flight per pair, pps per server CPU-second
+  std::size_t window_packets = 32;
+  std::size_t repeat = 5;
+  bool pin = true;
   double seconds = 3.0;  // measured time per throughput case
   double warmup = 0.5;   // sent but not counted, before each case
   std::size_t window_kib = 512;        // per pair
@@ -69,7 +81,21 @@ void usage() {
       "                    [--seconds=S] [--warmup=S] [--window-kib=N] [--total-window-mib=N]\n"
       "  throughput  packets/s and MB/s through the server, 64/1280/16384-byte packets, 1/10/100 pairs\n"
       "  memory      server RSS per idle connection at 1,000 and 10,000 connections\n"
+      "  window      N pairs (--pairs=8), W packets in flight per pair (--window-packets=32), 1280 and 16384 B,\n"
+      "              server on CPU 0 and clients on CPU 1, packets per second of server CPU; --repeat=R (5)\n"
       "  --quick     1 and 10 pairs, 1 s per case, 100 and 1,000 idle connections\n");
+}
+
+std::vector<std::size_t> parse_list(const std::string& text) {
+  std::vector<std::size_t> out;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t comma = text.find(',', at);
+    if (comma == std::string::npos) comma = text.size();
+    out.push_back(static_cast<std::size_t>(std::atol(text.substr(at, comma - at).c_str())));
+    at = comma + 1;
+  }
+  return out;
 }
 
 bool parse_options(int argc, char** argv, Options* o) {
@@ -82,6 +108,22 @@ bool parse_options(int argc, char** argv, Options* o) {
       part_given = true;
       if (a != "memory") o->throughput = true;
       if (a != "throughput") o->memory = true;
+    } else if (a == "window") {
+      o->window_mode = true;
+      o->throughput = o->memory = false;
+      part_given = true;
+      o->pairs = {8};
+      o->sizes = {1280, 16384};
+    } else if (a.rfind("--window-packets=", 0) == 0) {
+      o->window_packets = static_cast<std::size_t>(std::atol(value("--window-packets=").c_str()));
+    } else if (a.rfind("--repeat=", 0) == 0) {
+      o->repeat = static_cast<std::size_t>(std::atol(value("--repeat=").c_str()));
+    } else if (a == "--no-pin") {
+      o->pin = false;
+    } else if (a.rfind("--pairs=", 0) == 0) {
+      o->pairs = parse_list(value("--pairs="));
+    } else if (a.rfind("--sizes=", 0) == 0) {
+      o->sizes = parse_list(value("--sizes="));
     } else if (a == "--quick") {
       o->quick = true;
     } else if (a == "--plain-only") {
@@ -113,7 +155,8 @@ bool parse_options(int argc, char** argv, Options* o) {
     if (!seconds_given) o->seconds = 1.0;
     if (!warmup_given) o->warmup = 0.25;
   }
-  return o->seconds > 0 && o->warmup >= 0 && o->window_kib > 0 && o->total_window_mib > 0 && (o->plain || o->tls);
+  if (o->window_mode && o->repeat == 0) return false;
+  return o->seconds > 0 && o->warmup >= 0 && o->window_kib > 0 && o->window_packets > 0 && o->total_window_mib > 0 && (o->plain || o->tls);
 }
 
 // ---- small helpers ---------------------------------------------------------------------------------------------
@@ -145,6 +188,27 @@ std::string load_average() {
   std::string one, five, fifteen;
   in >> one >> five >> fifteen;
   return one + " " + five + " " + fifteen;
+}
+
+// The server's CPU time in nanoseconds from /proc/<pid>/schedstat (exact, where /proc/<pid>/stat counts 10 ms
+// ticks); falls back to stat when the kernel has no schedstat.
+double server_cpu_seconds_exact(const ServerProcess& server) {
+  std::ifstream in("/proc/" + std::to_string(server.pid()) + "/schedstat");
+  unsigned long long ns = 0;
+  if (in >> ns) return static_cast<double>(ns) / 1e9;
+  return server.cpu_seconds();
+}
+
+// Pins the server child to CPU 0 and this process (every client) to CPU 1, when there are two CPUs.
+bool pin_server_and_clients(pid_t server) {
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) return false;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(0, &set);
+  if (sched_setaffinity(server, sizeof set, &set) != 0) return false;
+  CPU_ZERO(&set);
+  CPU_SET(1, &set);
+  return sched_setaffinity(0, sizeof set, &set) == 0;
 }
 
 double mib(std::uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
@@ -223,6 +287,8 @@ struct ThroughputRow {
   std::uint64_t stalls = 0;
   double server_cpu = 0;  // share of one core, over the measured time
   double client_cpu = 0;
+  double server_cpu_seconds = 0;      // over the measured time
+  double packets_per_server_cpu = 0;  // packets delivered per second of server CPU time
 };
 
 // The flow control and counting of one set of pairs. Connection 2i sends to connection 2i + 1.
@@ -233,7 +299,10 @@ class ThroughputRun : public derp::bench::ClientEvents {
   // delay (16 MiB in flight drains in under 2 s even at 10 MB/s), so only a real loss trips it.
   static constexpr std::uint64_t kStallNs = 5'000'000'000;
 
-  ThroughputRun(Fleet& fleet, std::size_t window_bytes) : fleet_(fleet), window_bytes_(window_bytes) {}
+  // window_packets > 0: at most that many packets in flight per pair (the window regime), sent in bursts of a
+  // quarter of it; otherwise a window of window_bytes.
+  ThroughputRun(Fleet& fleet, std::size_t window_bytes, std::size_t window_packets = 0)
+      : fleet_(fleet), window_bytes_(window_bytes), window_packets_(window_packets) {}
 
   void assign_pairs() {
     auto& conns = fleet_.conns();
@@ -252,6 +321,10 @@ class ThroughputRun : public derp::bench::ClientEvents {
     const std::size_t frame_len = derp::frame::kHeaderLen + DERP_KEY_LEN + size;
     burst_frames_ = std::max<std::size_t>(1, std::min<std::size_t>(65536, window_bytes_ / 4) / frame_len);
     window_frames_ = std::max<std::size_t>(2 * burst_frames_, window_bytes_ / frame_len);
+    if (window_packets_ > 0) {
+      burst_frames_ = std::max<std::size_t>(1, std::min(window_packets_ / 4, 65536 / frame_len));
+      window_frames_ = std::max(window_packets_, burst_frames_);
+    }
     const std::uint64_t now = uv_hrtime();
     for (Pair& p : pairs_) {
       std::vector<std::uint8_t>& burst = bursts_.emplace_back();
@@ -345,6 +418,7 @@ class ThroughputRun : public derp::bench::ClientEvents {
 
   Fleet& fleet_;
   std::size_t window_bytes_;
+  std::size_t window_packets_;
   std::vector<Pair> pairs_;
   // Every burst built in this run: a TLS sender may still hold part of an old one after a case ends.
   std::deque<std::vector<std::uint8_t>> bursts_;
@@ -359,11 +433,17 @@ std::vector<ThroughputRow> run_throughput(const Options& o, bool tls) {
   std::vector<ThroughputRow> rows;
   ServerUnderTest server;
   if (!server.start(tls)) return rows;
+  if (o.window_mode && o.pin && !pin_server_and_clients(server.process.pid())) {
+    std::fprintf(stderr, "  note: server and clients not pinned (fewer than 2 CPUs, or sched_setaffinity failed)\n");
+  }
+  const auto server_cpu = [&] {
+    return o.window_mode ? server_cpu_seconds_exact(server.process) : server.process.cpu_seconds();
+  };
 
   for (const std::size_t pairs : o.pairs) {
     Fleet fleet(server.target);
     const std::size_t window = std::min(o.window_kib * 1024, (o.total_window_mib << 20) / pairs);
-    ThroughputRun run(fleet, window);
+    ThroughputRun run(fleet, window, o.window_mode ? o.window_packets : 0);
     fleet.set_events(&run);
     fleet.open(2 * pairs, 64);
     if (!fleet.run_until([&] { return fleet.settled(); }, 60.0) || fleet.failed_count() > 0) {
@@ -372,7 +452,11 @@ std::vector<ThroughputRow> run_throughput(const Options& o, bool tls) {
       continue;
     }
     run.assign_pairs();
+    std::vector<std::size_t> cases;
     for (const std::size_t size : o.sizes) {
+      for (std::size_t r = 0; r < (o.window_mode ? o.repeat : 1); ++r) cases.push_back(size);
+    }
+    for (const std::size_t size : cases) {
       ThroughputRow row;
       row.mode = mode;
       row.size = size;
@@ -396,13 +480,13 @@ std::vector<ThroughputRow> run_throughput(const Options& o, bool tls) {
       const double t0 = now_seconds();
       const std::uint64_t packets0 = run.received_packets();
       const std::uint64_t bytes0 = run.received_bytes();
-      const double server_cpu0 = server.process.cpu_seconds();
+      const double server_cpu0 = server_cpu();
       const double client_cpu0 = own_cpu_seconds();
       loop_with_stall_checks(o.seconds);
       const double t1 = now_seconds();
       const std::uint64_t packets1 = run.received_packets();
       const std::uint64_t bytes1 = run.received_bytes();
-      const double server_cpu1 = server.process.cpu_seconds();
+      const double server_cpu1 = server_cpu();
       const double client_cpu1 = own_cpu_seconds();
       run.stop();
       // Let what is in flight arrive, so the next case starts from an empty server.
@@ -419,6 +503,10 @@ std::vector<ThroughputRow> run_throughput(const Options& o, bool tls) {
       row.mb_per_s = static_cast<double>(bytes1 - bytes0) / elapsed / 1e6;
       row.server_cpu = (server_cpu1 - server_cpu0) / elapsed;
       row.client_cpu = (client_cpu1 - client_cpu0) / elapsed;
+      row.server_cpu_seconds = server_cpu1 - server_cpu0;
+      if (row.server_cpu_seconds > 0) {
+        row.packets_per_server_cpu = static_cast<double>(packets1 - packets0) / row.server_cpu_seconds;
+      }
       row.stalls = run.stalls() - stalls_before;
       if (stats_ok && server.process.stats(&after)) {
         row.drops = after.packets_dropped - before.packets_dropped;
@@ -430,8 +518,8 @@ std::vector<ThroughputRow> run_throughput(const Options& o, bool tls) {
                        server_sent, counted);
         }
       }
-      std::printf("  %-5s %6zu B %4zu pairs %12.0f packets/s %9.1f MB/s\n", mode, size, pairs, row.packets_per_s,
-                  row.mb_per_s);
+      std::printf("  %-5s %6zu B %4zu pairs %12.0f packets/s %9.1f MB/s %10.0f packets per server CPU-second\n",
+                  mode, size, pairs, row.packets_per_s, row.mb_per_s, row.packets_per_server_cpu);
       std::fflush(stdout);
       if (fleet.lost_count() > 0) {
         std::fprintf(stderr, "  %zu connections lost during the run (%s)\n", fleet.lost_count(),
@@ -576,6 +664,37 @@ void print_throughput(const Options& o, const std::vector<ThroughputRow>& rows) 
   }
 }
 
+// The window regime: every run, then the median per case of packets per server CPU-second.
+void print_window(const Options& o, const std::vector<ThroughputRow>& rows) {
+  std::printf("\nWindow regime: %zu packets in flight per pair (counted at the receiver), %.1f s measured after %.1f s\n"
+              "warm-up, %zu runs per case; server %s; pps/server-CPU-s = packets delivered / server CPU seconds\n"
+              "(/proc/<pid>/schedstat)\n",
+              o.window_packets, o.seconds, o.warmup, o.repeat,
+              o.pin ? "pinned to CPU 0, clients to CPU 1" : "and clients not pinned");
+  std::printf("%-6s %7s %6s %12s %11s %11s %7s %20s\n", "mode", "size", "pairs", "packets/s", "server CPU",
+              "client CPU", "drops", "pps/server-CPU-s");
+  for (std::size_t i = 0; i < rows.size();) {
+    std::size_t j = i;
+    std::vector<double> figures;
+    while (j < rows.size() && rows[j].size == rows[i].size && rows[j].pairs == rows[i].pairs &&
+           rows[j].mode == rows[i].mode) {
+      const ThroughputRow& r = rows[j];
+      std::printf("%-6s %7zu %6zu %12.0f %10.0f%% %10.0f%% %7" PRIu64 " %20.0f%s\n", r.mode, r.size, r.pairs,
+                  r.packets_per_s, r.server_cpu * 100, r.client_cpu * 100, r.drops, r.packets_per_server_cpu,
+                  r.ok ? "" : "  (connections lost)");
+      figures.push_back(r.packets_per_server_cpu);
+      ++j;
+    }
+    std::sort(figures.begin(), figures.end());
+    const double median = figures.size() % 2 == 1
+                              ? figures[figures.size() / 2]
+                              : (figures[figures.size() / 2 - 1] + figures[figures.size() / 2]) / 2;
+    std::printf("%-6s %7zu %6zu   median of %zu: %.0f packets per server CPU-second\n", rows[i].mode, rows[i].size,
+                rows[i].pairs, figures.size(), median);
+    i = j;
+  }
+}
+
 void print_memory(const std::vector<MemoryRow>& rows) {
   std::printf("\nMemory: the server's resident memory with idle connections (handshake completed, no traffic), minus\n"
               "the baseline (listening, after one connection came and went), divided by the connections. RSS is\n"
@@ -611,6 +730,16 @@ int main(int argc, char** argv) {
   std::vector<const char*> modes;
   std::vector<ThroughputRow> throughput;
   std::vector<MemoryRow> memory;
+  if (o.window_mode) {
+    std::printf("window regime...\n");
+    if (o.plain) {
+      for (const ThroughputRow& r : run_throughput(o, false)) throughput.push_back(r);
+    }
+    if (o.tls) {
+      for (const ThroughputRow& r : run_throughput(o, true)) throughput.push_back(r);
+    }
+    print_window(o, throughput);
+  }
   if (o.throughput) {
     std::printf("throughput...\n");
     if (o.plain) {

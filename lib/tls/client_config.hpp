@@ -40,6 +40,9 @@ class ClientConfig {
   bool insecure() const { return insecure_; }
   bool has_trusted_cas() const { return has_cas_; }
   const mbedtls_ssl_config* ssl_config() const { return &conf_; }
+  // Offers only these mbedTLS ciphersuite ids (0-terminated, a list that outlives the config) instead of the
+  // policy's (tls_policy.cpp). For tests and interop checks that pin one suite; call before any session exists.
+  void set_ciphersuites(const int* list) { mbedtls_ssl_conf_ciphersuites(&conf_, list); }
 
  private:
   ClientConfig();

@@ -53,6 +53,9 @@ class ServerConfig {
   const std::string& cert_name() const { return cert_name_; }
 
   const mbedtls_ssl_config* ssl_config() const { return &conf_; }
+  // Accepts only these mbedTLS ciphersuite ids (0-terminated, a list that outlives the config), in this order of
+  // preference, instead of the policy's. For tests that force one suite; call before any session exists.
+  void set_ciphersuites(const int* list) { mbedtls_ssl_conf_ciphersuites(&conf_, list); }
 
  private:
   ServerConfig();

@@ -10,11 +10,20 @@
 // Every call may produce ciphertext (handshake messages, alerts), so check pending_ciphertext() after each.
 // After an error the session is dead: every call returns the same error, and pending_ciphertext() may still
 // hold an alert worth sending before the transport is closed.
+//
+// Two record paths. mbedTLS does the handshake. When it ends with ECDHE-ECDSA/ECDHE-RSA and AES-256-GCM-SHA384 or
+// CHACHA20-POLY1305-SHA256 (the server's first choices, tls_policy.cpp), the session takes the record keys and
+// sequence numbers out of mbedTLS (key_export.hpp), frees the mbedTLS context, and carries every later record on
+// its own record layer (record_stream.hpp: libsodium's AEAD; on_record_layer() is then true). Any other suite
+// stays on mbedTLS' record path. The calls above behave the same on both; on our record layer two more avoid
+// copies: open_next() opens records in place in the host's read buffer, and write_gather() packs several
+// frames into one record.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,12 +31,16 @@
 #include <mbedtls/ssl.h>
 
 #include "common/bytes.hpp"
+#include "tls/byte_buffer.hpp"
 #include "tls/peer_verifier.hpp"
+#include "tls/record_layer.hpp"
 
 namespace derp::tls {
 
 class ServerConfig;
 class ClientConfig;
+class RecordStream;
+struct KeyBlock;
 
 // Which server a client session dials: the fields of a DERPNode that matter for TLS.
 struct ClientTarget {
@@ -77,6 +90,32 @@ class Session {
   // (DERP_ERR_TLS_CLOSED after close_notify()).
   int write_plaintext(Bytes in, std::size_t* accepted);
 
+  // write_plaintext over several views in order: on our record layer, views queued together share records of up
+  // to 16 KiB (a burst of small DERP frames becomes one record); on mbedTLS' path, one view after the other.
+  // *accepted counts bytes across the views.
+  int write_gather(std::span<const Bytes> views, std::size_t* accepted);
+
+  // On our record layer only (on_record_layer()): opens the next record of `in` in place where it can (see
+  // RecordStream::open_next). *plaintext lies in `in` or in the session, valid until the next call. Call
+  // while *used > 0 or *plaintext is non-empty. DERP_OK, DERP_ERR_TLS_CLOSED after the peer's close_notify, or an
+  // error.
+  int open_next(MutableBytes in, std::size_t* used, MutableBytes* plaintext);
+  bool on_record_layer() const { return records_ != nullptr; }
+  // "AES-256-GCM (libsodium)", "ChaCha20-Poly1305 (libsodium)", or "mbedTLS" (also during the handshake).
+  const char* record_path() const;
+
+  // While held, what pending_ciphertext() shows stays where it is (new ciphertext queues behind it), so the host
+  // may hand it to a write that completes later without copying it; release once that write is done and the
+  // bytes consumed.
+  void hold_pending(bool on) { out_.hold(on); }
+
+  // Tests: keep mbedTLS' record path even for our suites, and keep the exported key block, so a test can seal
+  // and open records as this session's mbedTLS does (and compare them byte for byte). Call right after create.
+  void keep_mbedtls_records_for_test() { keep_mbedtls_records_ = true; }
+  // This session's keys for `aead` (as the handshake exported them, once it has) with the given sequence numbers;
+  // false when there is no key block of that layout. Only with keep_mbedtls_records_for_test().
+  bool keys_for_test(Aead aead, std::uint64_t write_seq, std::uint64_t read_seq, TrafficKeys* out) const;
+
   // Queues our close_notify alert (RFC 5246 §7.2.1); nothing may be written afterwards. DERP_OK or an error.
   int close_notify();
 
@@ -98,6 +137,9 @@ class Session {
   explicit Session(bool is_server);
   int setup(const mbedtls_ssl_config* conf);
   int advance_handshake();
+  void switch_to_record_layer();
+  int sync_records(int rc);
+  mbedtls_ssl_context* ssl() const { return ssl_.get(); }
   int fail(int code, std::string detail);
   int fail_mbedtls(int mbedtls_code, const char* during);
 
@@ -105,13 +147,19 @@ class Session {
   static int bio_send(void* self, const unsigned char* data, std::size_t len);
   static int bio_recv(void* self, unsigned char* data, std::size_t len);
 
-  mbedtls_ssl_context ssl_;
+  struct SslFree {
+    void operator()(mbedtls_ssl_context* ssl) const;
+  };
+  std::unique_ptr<mbedtls_ssl_context, SslFree> ssl_;  // freed at the switch to our record layer
+  std::unique_ptr<KeyBlock> key_block_;                // filled during the handshake, gone after it
+  std::unique_ptr<RecordStream> records_;              // after the switch
+  std::string alpn_;                                   // kept from mbedTLS at the switch
   PeerVerifier verifier_;  // client role only
   std::vector<std::uint8_t> in_;
   std::size_t in_pos_ = 0;  // in_[in_pos_..] is not yet read by mbedTLS
-  std::vector<std::uint8_t> out_;
-  std::size_t out_pos_ = 0;  // out_[out_pos_..] is not yet taken by the host
+  OutQueue out_;
   bool is_server_;
+  bool keep_mbedtls_records_ = false;
   bool verify_peer_ = false;  // client role with a verifying config (not insecure)
   bool handshake_done_ = false;
   bool peer_closed_ = false;
