@@ -225,6 +225,8 @@ const char* derp_client_event_name(int type) {
       return "PING_RESULT";
     case DERP_CLIENT_EVENT_DISCONNECTED:
       return "DISCONNECTED";
+    case DERP_CLIENT_EVENT_PATH_CHANGED:
+      return "PATH_CHANGED";
     case DERP_CLIENT_EVENT_CLOSED:
       return "CLOSED";
     default:

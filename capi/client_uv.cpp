@@ -46,6 +46,7 @@ derp_client_dial_options default_dial_options() {
   o.connect_timeout_ms = 10000;  // Go's client: 10 s for DNS, TCP, TLS and the handshake together
   o.queue_events = 0;
   o.max_queued_events = 1024;
+  o.seal_direct = 1;
   return o;
 }
 
@@ -91,6 +92,8 @@ struct derp_client {
   bool queue_events = false;
   std::size_t max_queued_events = 1024;
   std::uint8_t public_key[DERP_KEY_LEN] = {};
+  bool direct = false;                             // dial option `direct`
+  std::uint8_t disco_public_key[DERP_KEY_LEN] = {};  // with `direct`
 
   std::unique_ptr<Events> events;
   std::unique_ptr<derp::uv::UvClient> uv;
@@ -282,12 +285,21 @@ class derp_client::Events : public derp::uv::UvClientEvents {
     e.token_bucket_bytes_burst = info.token_bucket_bytes_burst;
     c_.emit(e);
   }
-  void on_packet(const NodePublic& source, derp::Bytes payload) override {
+  void on_packet_via(const NodePublic& source, derp::Bytes payload, derp::path::Via via) override {
     c_.snapshot();
     derp_client_event e = blank(DERP_CLIENT_EVENT_PACKET);
     std::memcpy(e.key, source.bytes().data(), DERP_KEY_LEN);
     e.data = payload.data();
     e.len = payload.size();
+    e.via = via == derp::path::Via::kDirect ? DERP_PATH_DIRECT : DERP_PATH_DERP;
+    c_.emit(e);
+  }
+  void on_path_changed(const NodePublic& peer, derp::path::Via via, const derp_addr& addr, Nanos rtt) override {
+    derp_client_event e = blank(DERP_CLIENT_EVENT_PATH_CHANGED);
+    std::memcpy(e.key, peer.bytes().data(), DERP_KEY_LEN);
+    e.via = via == derp::path::Via::kDirect ? DERP_PATH_DIRECT : DERP_PATH_DERP;
+    e.endpoint = addr;
+    e.rtt_ns = rtt;
     c_.emit(e);
   }
   void on_peer_gone(const NodePublic& peer, std::uint8_t reason) override {
@@ -397,6 +409,18 @@ int derp_client_new(struct uv_loop_s* loop, const derp_client_options* opts, con
     uo.insecure_skip_verify = d.insecure_skip_verify != 0;
     uo.reconnect = d.reconnect != 0;
     if (d.connect_timeout_ms != 0) uo.connect_timeout = Nanos{d.connect_timeout_ms} * derp::kMillisecond;
+    std::uint8_t disco_public[DERP_KEY_LEN] = {};
+    if (d.direct != 0) {
+      uo.direct.enabled = true;
+      if (d.udp_bind != nullptr) uo.direct.udp_bind = d.udp_bind;
+      if (d.stun_server != nullptr) uo.direct.stun_server = d.stun_server;
+      uo.direct.path.seal_data = d.seal_direct != 0;
+      // Made here, not in the driver, so derp_client_disco_public_key can answer from any thread at once.
+      if (const int rc = derp::crypto::generate_private(&uo.direct.disco_private); rc != DERP_OK) return fail(rc);
+      NodePublic disco;
+      if (const int rc = derp::crypto::public_of(uo.direct.disco_private, &disco); rc != DERP_OK) return fail(rc);
+      std::memcpy(disco_public, disco.bytes().data(), DERP_KEY_LEN);
+    }
     uo.log = [](std::string_view line) { derp::capi::log_global(DERP_LOG_INFO, "derp_client: " + std::string(line)); };
 
     struct Deleter {
@@ -415,6 +439,8 @@ int derp_client_new(struct uv_loop_s* loop, const derp_client_options* opts, con
     if (const int rc = derp::crypto::public_of(uo.connection.private_key, &pub); rc != DERP_OK) return rc;
     std::memcpy(c->public_key, pub.bytes().data(), DERP_KEY_LEN);
     c->events = std::make_unique<derp_client::Events>(*c);
+    c->direct = d.direct != 0;
+    std::memcpy(c->disco_public_key, disco_public, DERP_KEY_LEN);
 
     if (loop == nullptr) {
       void* memory = derp::capi::allocate(sizeof(uv_loop_t));
@@ -604,6 +630,31 @@ int derp_client_public_key(const derp_client* client, uint8_t key_out[32]) {
   if (client == nullptr || key_out == nullptr) return DERP_ERR_INVALID_ARGUMENT;
   std::memcpy(key_out, client->public_key, DERP_KEY_LEN);
   return DERP_OK;
+}
+
+int derp_client_disco_public_key(const derp_client* client, uint8_t key_out[32]) {
+  if (client == nullptr || key_out == nullptr) return DERP_ERR_INVALID_ARGUMENT;
+  if (!client->direct) return DERP_ERR_UNSUPPORTED;
+  std::memcpy(key_out, client->disco_public_key, DERP_KEY_LEN);
+  return DERP_OK;
+}
+
+int derp_client_set_peer_disco(derp_client* client, const uint8_t peer[32], const uint8_t disco[32]) {
+  return derp::capi::guarded([&]() -> int {
+    if (client == nullptr || peer == nullptr || disco == nullptr) return DERP_ERR_INVALID_ARGUMENT;
+    if (!client->direct) return DERP_ERR_UNSUPPORTED;
+    if (client->closed.load() || client->stop_requested.load()) return DERP_ERR_CLOSED;
+    const NodePublic p = NodePublic::from_raw(peer), d = NodePublic::from_raw(disco);
+    if (p.is_zero() || d.is_zero()) return DERP_ERR_INVALID_ARGUMENT;
+    if (client->thread && !client->thread->on_loop_thread()) {
+      return client->thread->post([client, p, d] { (void)client->uv->set_peer_disco(p, d); }) ? DERP_OK
+                                                                                             : DERP_ERR_CLOSED;
+    }
+    if (client->host_mode() && client->host_loop_thread.load() != std::thread::id() && !client->on_loop_thread()) {
+      return DERP_ERR_UV_STATE;
+    }
+    return client->uv->set_peer_disco(p, d);
+  });
 }
 
 int derp_client_stop(derp_client* client) {

@@ -45,8 +45,15 @@ typedef enum derp_client_event_type {
   DERP_CLIENT_EVENT_RESTARTING = 7,   /* reconnect_in_ns, try_for_ns */
   DERP_CLIENT_EVENT_PING_RESULT = 8,  /* ping_id, error (DERP_OK, DERP_ERR_TIMEOUT, DERP_ERR_CLOSED), rtt_ns */
   DERP_CLIENT_EVENT_DISCONNECTED = 9, /* derp_client only: error, detail, retry_in_ns (UINT64_MAX: no retry) */
-  DERP_CLIENT_EVENT_CLOSED = 10       /* last event: error (DERP_OK after a close the host asked for), detail */
+  DERP_CLIENT_EVENT_CLOSED = 10,      /* last event: error (DERP_OK after a close the host asked for), detail */
+  /* Since 0.1, derp_client with dial option `direct` only: the peer's path changed. key = peer; via =
+     DERP_PATH_DIRECT with endpoint = the peer's ip:port and rtt_ns = the Pong's round trip, or DERP_PATH_DERP. */
+  DERP_CLIENT_EVENT_PATH_CHANGED = 11
 } derp_client_event_type;
+
+/* derp_client_event.via: the path a PACKET arrived on, or a PATH_CHANGED event's new path. */
+#define DERP_PATH_DERP 0
+#define DERP_PATH_DIRECT 1
 
 typedef struct derp_client_event {
   size_t struct_size; /* callbacks: the library's size. derp_client_next_event: the caller sets its size before the
@@ -69,6 +76,9 @@ typedef struct derp_client_event {
   int server_version;
   int64_t token_bucket_bytes_per_second;
   int64_t token_bucket_bytes_burst;
+  /* Since 0.1: PACKET: the path it came on (DERP_PATH_DERP, or DERP_PATH_DIRECT with the dial option `direct`);
+     PATH_CHANGED: the new path. */
+  int via;
 } derp_client_event;
 
 typedef void (*derp_client_event_fn)(void *user_data, const derp_client_event *event);
@@ -198,6 +208,18 @@ typedef struct derp_client_dial_options {
                                calling on_event; default 0 */
   size_t max_queued_events; /* bound on that queue; older PACKET events are dropped and counted beyond it
                                (default 1024) */
+  /* Since 0.1: the direct path. Every peer starts on DERP and moves to a direct UDP path when the NATs allow
+     (Tailscale's disco: CallMeMaybe over DERP, Ping/Pong over UDP, magicsock's path rules), falling back to DERP
+     when it stops answering; PATH_CHANGED events tell the host, and each PACKET carries `via`. One UDP socket
+     carries disco, data and the STUN requests that find the public endpoint. Peers learn each other's disco keys
+     from a sealed announcement over DERP (docs/disco-announce.md) or from derp_client_set_peer_disco. */
+  int direct;                /* default 0 */
+  const char *udp_bind;      /* the UDP socket's "ip:port"; NULL = "0.0.0.0:0" (IPv4 only for now) */
+  const char *stun_server;   /* "ip:port"; NULL = the URL's host (when an IP literal) on port 3478 */
+  int seal_direct;           /* default 1: each direct data datagram is sealed (NaCl box, the pair's disco key), so
+                                a spoofed or altered UDP packet is dropped; 0: the bytes go on the wire unchanged
+                                (as Tailscale sends WireGuard), for payloads that authenticate themselves. Both
+                                peers must agree. Data over DERP is never altered. */
 } derp_client_dial_options;
 
 /* Fills defaults (reconnect 1, connect_timeout_ms 10000, queue_events 0, max_queued_events 1024, the rest 0/NULL)
@@ -287,6 +309,14 @@ DERP_EXPORT int derp_client_event_fd(derp_client *client, int *fd_out);
 DERP_EXPORT int derp_client_stats_get(derp_client *client, derp_client_stats *out);
 /* Our public key. Thread-safe. */
 DERP_EXPORT int derp_client_public_key(const derp_client *client, uint8_t key_out[32]);
+/* Since 0.1, with the dial option `direct`: this client's disco public key (made fresh for each client), for a host
+ * that hands disco keys out itself. DERP_OK; DERP_ERR_UNSUPPORTED without `direct`. Thread-safe. */
+DERP_EXPORT int derp_client_disco_public_key(const derp_client *client, uint8_t key_out[32]);
+/* Since 0.1, with `direct`: the peer's disco key as the host's control plane knows it (then no announcement can
+ * replace it). DERP_OK; DERP_ERR_UNSUPPORTED without `direct`; DERP_ERR_INVALID_ARGUMENT; DERP_ERR_CLOSED after
+ * stop. Thread mode: thread-safe (posted to the loop thread; DERP_OK means posted). Host-loop mode: the loop
+ * thread only (DERP_ERR_UV_STATE otherwise, once started). */
+DERP_EXPORT int derp_client_set_peer_disco(derp_client *client, const uint8_t peer[32], const uint8_t disco[32]);
 /*
  * Closes the connection and stops; CLOSED (DERP_OK) is the last event. Thread-safe, idempotent.
  *   Thread mode: returns once CLOSED was delivered (queued or called back) and the library's thread has ended.
