@@ -37,6 +37,8 @@ class _DialOptions(ctypes.Structure):
         ("derpmap_len", c_size_t), ("region_id", c_int), ("ca_file", ctypes.c_char_p),
         ("insecure_skip_verify", c_int), ("reconnect", c_int), ("connect_timeout_ms", c_uint32),
         ("queue_events", c_int), ("max_queued_events", c_size_t),
+        # since 0.1: the direct path
+        ("direct", c_int), ("udp_bind", ctypes.c_char_p), ("stun_server", ctypes.c_char_p), ("seal_direct", c_int),
     ]
 
 
@@ -47,6 +49,7 @@ class _Event(ctypes.Structure):
         ("error", c_int), ("detail", ctypes.c_char_p), ("rtt_ns", c_uint64), ("reconnect_in_ns", c_uint64),
         ("try_for_ns", c_uint64), ("retry_in_ns", c_uint64), ("server_version", c_int),
         ("token_bucket_bytes_per_second", c_int64), ("token_bucket_bytes_burst", c_int64),
+        ("via", c_int),  # since 0.1: PACKET and PATH_CHANGED (0 DERP, 1 direct)
     ]
 
 
@@ -88,6 +91,7 @@ class EventType(enum.IntEnum):
     PING_RESULT = 8
     DISCONNECTED = 9
     CLOSED = 10
+    PATH_CHANGED = 11  # Client(direct=True): a peer's path changed (via, endpoint, rtt)
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class Event:
     server_version: int = 0          # SERVER_INFO
     token_bucket_bytes_per_second: int = 0
     token_bucket_bytes_burst: int = 0
+    via: str = "derp"                # PACKET: the path it came on; PATH_CHANGED: the new one ("direct" or "derp")
 
 
 _UINT64_MAX = (1 << 64) - 1
@@ -127,7 +132,7 @@ def _event_from(raw: _Event) -> Event:
         reconnect_in=raw.reconnect_in_ns / 1e9, try_for=raw.try_for_ns / 1e9,
         retry_in=None if raw.retry_in_ns == _UINT64_MAX else raw.retry_in_ns / 1e9,
         server_version=raw.server_version, token_bucket_bytes_per_second=raw.token_bucket_bytes_per_second,
-        token_bucket_bytes_burst=raw.token_bucket_bytes_burst)
+        token_bucket_bytes_burst=raw.token_bucket_bytes_burst, via="direct" if raw.via == 1 else "derp")
 
 
 def _ends_connecting(ev: Event) -> bool:
@@ -148,7 +153,8 @@ class Client(Closable):
 
     def __init__(self, url: str, key: Key, *, ca_file: Optional[str] = None, insecure: bool = False,
                  fast_start: bool = False, websocket: bool = False, reconnect: bool = True,
-                 connect_timeout: float = 10.0, wait_connected: Optional[float] = 10.0):
+                 connect_timeout: float = 10.0, wait_connected: Optional[float] = 10.0, direct: bool = False,
+                 udp_bind: Optional[str] = None, stun: Optional[str] = None, sealed: bool = True):
         if not _HAVE_CLIENT:
             raise Unsupported("this libderp has no client API (derp_client_*)")
         if not isinstance(key, Key):
@@ -163,6 +169,8 @@ class Client(Closable):
         self._pending = []  # events read while waiting for something else (wait_connected, ping)
         self.server_key: Optional[PublicKey] = None
         self._registered = False
+        # direct=True: the last PATH_CHANGED per peer, as ("direct", (ip, port), rtt seconds) or ("derp", None, 0.0)
+        self.paths = {}
 
         opts = _Options()
         check(lib.derp_client_options_init(ctypes.byref(opts), ctypes.sizeof(opts)), "client options")
@@ -178,6 +186,11 @@ class Client(Closable):
         dial.reconnect = int(reconnect)
         dial.connect_timeout_ms = int(connect_timeout * 1000)
         dial.queue_events = 1
+        if direct:  # start on DERP, move to a direct UDP path when the NATs allow (include/derp/client.h)
+            self._udp_bytes = udp_bind.encode() if udp_bind else None
+            self._stun_bytes = stun.encode() if stun else None
+            dial.direct, dial.udp_bind, dial.stun_server = 1, self._udp_bytes, self._stun_bytes
+            dial.seal_direct = int(sealed)
         check(lib.derp_client_new(None, ctypes.byref(opts), ctypes.byref(dial), ctypes.byref(self._handle)),
               f"creating client for {url}")
         rc = lib.derp_client_start_thread(self._handle)
@@ -267,6 +280,8 @@ class Client(Closable):
             event = _event_from(ev)
             if event.type == EventType.CONNECTED:
                 self.server_key = event.key
+            elif event.type == EventType.PATH_CHANGED and event.key is not None:
+                self.paths[event.key] = (event.via, event.endpoint, event.rtt)
             return event
 
     def _take_pending(self, predicate) -> Optional[Event]:
