@@ -28,8 +28,10 @@ def _wait_until_only(allowed: set, bound: float = 10.0) -> set:
     seconds. Why a wait at all: pthread_join (inside close()) returns as soon as the kernel has cleared the thread's
     tid (CLONE_CHILD_CLEARTID, done while the thread releases its memory map), which is before the kernel unlists
     the task (release_task, at the very end of its exit). So right after close() a joined thread may still be
-    listed for a moment; counting then is the race that once made this test fail (3 == 2). A thread that really
-    leaked never leaves, and fails this after the bound."""
+    listed for a moment: counting then could see one thread too many (the 3 == 2 this test once failed with). The
+    other thing that made the count vary was a Client whose constructor raised: its thread ran on until the
+    garbage collector freed the object (now the constructor stops it; see the two tests below that check it).
+    A thread that really leaked never leaves, and fails this after the bound."""
     deadline = time.monotonic() + bound
     while True:
         extra = _native_threads() - allowed
