@@ -2,6 +2,7 @@
 pytest-asyncio) under a bound (asyncio.wait_for), against a derp.Server on loopback."""
 import asyncio
 import os
+import select
 import threading
 
 import pytest
@@ -58,6 +59,11 @@ def test_waiting_starts_no_thread_and_many_coroutines_wait_at_once():
                 assert got == [b"packet 0", b"packet 1", b"packet 2"]
                 assert all(rtt > 0 for rtt in await asyncio.gather(*pings))
                 assert _tasks() == threads and threading.active_count() == threads_py
+                # An event nobody waits for: the descriptor is readable, but the loop does not watch it (no spin).
+                await ca.send(b.public, b"unread for now")
+                assert select.select([cb._fd], [], [], 10)[0] == [cb._fd]
+                assert not asyncio.get_running_loop().remove_reader(cb._fd)  # False: no reader was registered
+                assert await cb.recv(timeout=10) == (a.public, b"unread for now")
 
     run(main())
 
