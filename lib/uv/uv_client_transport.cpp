@@ -94,13 +94,14 @@ void UvClientTransport::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
       return;
     }
   } else {
-    const Bytes in(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
+    // read_buffer_ is ours: on our TLS record layer, records are opened in place there.
+    const MutableBytes in(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
     self->receive(in, now);
   }
   self->service(now);
 }
 
-void UvClientTransport::receive(Bytes in, Nanos now) {
+void UvClientTransport::receive(MutableBytes in, Nanos now) {
   if (tls_) {
     receive_tls(in, now);
   } else {
@@ -108,7 +109,31 @@ void UvClientTransport::receive(Bytes in, Nanos now) {
   }
 }
 
-void UvClientTransport::receive_tls(Bytes in, Nanos now) {
+// On our record layer (tls/session.hpp): whole records open in place in the read buffer, no copy.
+void UvClientTransport::receive_records(MutableBytes in, Nanos now) {
+  while (!ended_ && core_->phase() != client::ClientPhase::Closed) {
+    std::size_t used = 0;
+    MutableBytes plaintext;
+    const int rc = tls_->open_next(in, &used, &plaintext);
+    if (rc == DERP_ERR_TLS_CLOSED) {
+      core_->receive_eof(now);  // close_notify: the server ended the stream cleanly
+      return;
+    }
+    if (rc != DERP_OK) {
+      end(rc, "TLS: " + tls_->error_detail(), true);
+      return;
+    }
+    in = in.subspan(used);
+    if (!plaintext.empty()) core_->receive(plaintext, now);
+    if (used == 0 && plaintext.empty()) return;
+  }
+}
+
+void UvClientTransport::receive_tls(MutableBytes in, Nanos now) {
+  if (tls_->on_record_layer()) {
+    receive_records(in, now);
+    return;
+  }
   const MutableBytes plain(plaintext_buffer_);
   for (;;) {
     std::size_t used = 0;
@@ -134,6 +159,10 @@ void UvClientTransport::receive_tls(Bytes in, Nanos now) {
       if (got == 0) break;
       got_any = true;
       core_->receive(Bytes(plain.data(), got), now);
+    }
+    if (tls_->on_record_layer() && !ended_) {
+      receive_records(in, now);  // the handshake ended inside this read
+      return;
     }
     if (in.empty() || ended_ || core_->phase() == client::ClientPhase::Closed) return;
     if (used == 0 && !got_any) {

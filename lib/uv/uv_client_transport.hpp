@@ -62,8 +62,9 @@ class UvClientTransport {
   static void on_write(uv_write_t* req, int status);
 
   uv_stream_t* stream() const { return reinterpret_cast<uv_stream_t*>(tcp_); }
-  void receive(Bytes in, Nanos now);
-  void receive_tls(Bytes in, Nanos now);
+  void receive(MutableBytes in, Nanos now);
+  void receive_tls(MutableBytes in, Nanos now);
+  void receive_records(MutableBytes in, Nanos now);
   void flush(Nanos now);
   bool move_plaintext_into_tls(Nanos now);
   // Writes `bytes` (try_write, then one queued write of a copy of the rest). Returns how many were taken (all of

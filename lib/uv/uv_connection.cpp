@@ -24,8 +24,6 @@ constexpr std::size_t kMaxViews = 32;
 // holds 32 (reference §4.3): fed whole, the read would overflow that queue although the receiver's socket is
 // free. 4 KiB holds at most 32 frames of 128 bytes (a 91-byte packet + key + header).
 constexpr std::size_t kReceiveSlice = 4096;
-// A TLS write buffer larger than this is given back after its write, so an idle connection keeps only a small one.
-constexpr std::size_t kRetainedTlsWriteBuffer = 4096;
 
 std::size_t to_uv_bufs(const std::array<Bytes, kMaxViews>& views, std::size_t n, std::array<uv_buf_t, kMaxViews>* bufs) {
   std::size_t total = 0;
@@ -131,7 +129,8 @@ void UvConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   const Nanos now = monotonic_now();
   const Bytes in(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
   if (self->tls_) {
-    self->receive_tls(in, now);
+    // The loop-wide read buffer is ours until this callback returns: records are opened in place there.
+    self->receive_tls(MutableBytes(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)), now);
   } else {
     self->feed_core(in, now);
   }
@@ -150,7 +149,11 @@ void UvConnection::feed_core(Bytes in, Nanos now) {
   }
 }
 
-void UvConnection::receive_tls(Bytes in, Nanos now) {
+void UvConnection::receive_tls(MutableBytes in, Nanos now) {
+  if (tls_->on_record_layer()) {
+    receive_records(in, now);
+    return;
+  }
   const MutableBytes plain = ctx_.plaintext_buffer;
   for (;;) {
     std::size_t used = 0;
@@ -166,7 +169,8 @@ void UvConnection::receive_tls(Bytes in, Nanos now) {
       std::size_t got = 0;
       const int rc = tls_->read_plaintext(plain, &got);
       if (rc == DERP_ERR_TLS_CLOSED) {
-        close_transport("");  // the client's close_notify: same as EOF
+        send_pending_best_effort();  // our answering close_notify, when there is one
+        close_transport("");         // the client's close_notify: same as EOF
         return;
       }
       if (rc != DERP_OK) {
@@ -178,6 +182,11 @@ void UvConnection::receive_tls(Bytes in, Nanos now) {
       feed_core(Bytes(plain.data(), got), now);
       if (closing_) return;
     }
+    if (tls_->on_record_layer() && !closing_) {
+      // The handshake ended inside this read: the rest of it goes the in-place way.
+      receive_records(in, now);
+      return;
+    }
     if (in.empty() || closing_ || is_closing_phase(core_->phase())) return;
     if (used == 0 && !got_any) {
       // The session took nothing and gave nothing: it cannot make progress on this input.
@@ -187,18 +196,43 @@ void UvConnection::receive_tls(Bytes in, Nanos now) {
   }
 }
 
+// After our own record layer took over from mbedTLS (tls/session.hpp): each whole record in the read is opened in
+// place and its plaintext goes to the core from where it lies, with no copy; only a record split across reads is
+// buffered in the session.
+void UvConnection::receive_records(MutableBytes in, Nanos now) {
+  while (!closing_ && !is_closing_phase(core_->phase())) {
+    std::size_t used = 0;
+    MutableBytes plaintext;
+    const int rc = tls_->open_next(in, &used, &plaintext);
+    if (rc == DERP_ERR_TLS_CLOSED) {
+      send_pending_best_effort();  // our answering close_notify
+      close_transport("");
+      return;
+    }
+    if (rc != DERP_OK) {
+      fail_tls(rc);
+      return;
+    }
+    in = in.subspan(used);
+    if (!plaintext.empty()) feed_core(plaintext, now);
+    if (used == 0 && plaintext.empty()) return;  // everything taken
+  }
+}
+
+// Sends what the session holds (an alert, close_notify) if the socket takes it now; no waiting for it.
+void UvConnection::send_pending_best_effort() {
+  if (write_in_flight_) return;
+  const Bytes alert = tls_->pending_ciphertext();
+  if (alert.empty()) return;
+  uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(alert.data())),
+                           static_cast<unsigned>(alert.size()));
+  uv_try_write(stream(), &b, 1);
+}
+
 void UvConnection::fail_tls(int code) {
   const std::string& detail = tls_->error_detail();
   log(LogLevel::Info, std::string("TLS: ") + derp_strerror(code) + (detail.empty() ? "" : " (" + detail + ")"));
-  // An alert may be waiting; it helps the peer to see why. Best effort, no waiting for it.
-  if (!write_in_flight_) {
-    const Bytes alert = tls_->pending_ciphertext();
-    if (!alert.empty()) {
-      uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(alert.data())),
-                               static_cast<unsigned>(alert.size()));
-      uv_try_write(stream(), &b, 1);
-    }
-  }
+  send_pending_best_effort();  // an alert may be waiting; it helps the peer to see why
   close_transport("");
 }
 
@@ -283,18 +317,12 @@ bool UvConnection::move_plaintext_into_tls(Nanos now) {
   bool moved = false;
   while (core_->output_size() > 0) {
     const std::size_t n = core_->output(views);
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < n; ++i) total += views[i].size();
+    // Frames queued together share records (up to 16 KiB each) on our record layer.
     std::size_t accepted_total = 0;
-    bool session_full = false;
-    int rc = DERP_OK;
-    for (std::size_t i = 0; i < n; ++i) {
-      std::size_t accepted = 0;
-      rc = tls_->write_plaintext(views[i], &accepted);
-      accepted_total += accepted;
-      if (rc != DERP_OK || accepted < views[i].size()) {
-        session_full = true;
-        break;
-      }
-    }
+    const int rc = tls_->write_gather(std::span<const Bytes>(views.data(), n), &accepted_total);
+    const bool session_full = rc != DERP_OK || accepted_total < total;
     core_->output_written(accepted_total, now);
     if (rc != DERP_OK) {
       fail_tls(rc);
@@ -306,8 +334,9 @@ bool UvConnection::move_plaintext_into_tls(Nanos now) {
   return moved;
 }
 
-// Sends the session's ciphertext: what the socket takes now, the rest as one write of an owned copy. True when
-// everything went out at once.
+// Sends the session's ciphertext: what the socket takes now, the rest as one write straight from the session's
+// buffer, held in place until the write ends (Session::hold_pending: later records queue behind it), so nothing
+// is copied on EAGAIN. True when everything went out at once.
 bool UvConnection::send_ciphertext() {
   Bytes pending = tls_->pending_ciphertext();
   if (pending.empty()) return true;
@@ -322,15 +351,15 @@ bool UvConnection::send_ciphertext() {
   tls_->consume_ciphertext(static_cast<std::size_t>(written));
   pending = tls_->pending_ciphertext();
   if (pending.empty()) return true;
-  tls_write_buffer_.assign(pending.begin(), pending.end());
-  tls_->consume_ciphertext(pending.size());
-  b = uv_buf_init(reinterpret_cast<char*>(tls_write_buffer_.data()), static_cast<unsigned>(tls_write_buffer_.size()));
+  b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(pending.data())),
+                  static_cast<unsigned>(pending.size()));
   if (const int rc = uv_write(&write_req_, stream(), &b, 1, on_write); rc != 0) {
     close_transport(uv_strerror(rc));
     return false;
   }
+  tls_->hold_pending(true);
   write_in_flight_ = true;
-  in_flight_bytes_ = tls_write_buffer_.size();
+  in_flight_bytes_ = pending.size();
   return false;
 }
 
@@ -378,8 +407,9 @@ void UvConnection::on_write(uv_write_t* req, int status) {
   const Nanos now = monotonic_now();
   if (!self->tls_) {
     self->core_->output_written(self->in_flight_bytes_, now);
-  } else if (self->tls_write_buffer_.capacity() > kRetainedTlsWriteBuffer) {
-    std::vector<std::uint8_t>().swap(self->tls_write_buffer_);
+  } else {
+    self->tls_->consume_ciphertext(self->in_flight_bytes_);
+    self->tls_->hold_pending(false);
   }
   self->in_flight_bytes_ = 0;
   self->service(now);

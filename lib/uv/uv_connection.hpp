@@ -11,7 +11,8 @@
 // Memory: an idle connection holds its two libuv handles, one embedded write request and the core's state; no read
 // buffer (reads land in the loop-wide buffer of ConnectionContext, and the core copies what it keeps) and no write
 // buffer (plain writes point into the core's output buffers, which stay put until output_written). A TLS connection
-// adds its mbedTLS session and, while a write is in flight, a copy of that ciphertext.
+// adds its session: during the handshake mbedTLS' context; after it, on our record layer, only keys and sequence
+// numbers (tls/session.hpp), plus the ciphertext not yet written (never copied for a write in flight).
 #pragma once
 
 #include <cstddef>
@@ -78,7 +79,9 @@ class UvConnection {
   void log(server::LogLevel level, std::string_view text) const;
 
   void feed_core(Bytes plaintext, Nanos now);
-  void receive_tls(Bytes ciphertext, Nanos now);
+  void receive_tls(MutableBytes ciphertext, Nanos now);
+  void receive_records(MutableBytes ciphertext, Nanos now);
+  void send_pending_best_effort();
   void fail_tls(int code);
   void flush_plain(Nanos now);
   void flush_tls(Nanos now);
@@ -104,10 +107,9 @@ class UvConnection {
   uv_timer_t timer_{};
   uv_write_t write_req_{};
   uv_shutdown_t shutdown_req_{};
-  // Plain: core output bytes the write in flight covers (output_written in its callback). TLS: the ciphertext it
-  // sends, owned here because the session's pending buffer may move once consumed.
+  // Bytes the write in flight covers: plain, core output (output_written in its callback); TLS, the session's
+  // pending ciphertext, held in place until then (consumed in the callback).
   std::size_t in_flight_bytes_ = 0;
-  std::vector<std::uint8_t> tls_write_buffer_;
 
   Nanos armed_deadline_ = server::kNever;
   Nanos linger_deadline_ = server::kNever;
