@@ -1,0 +1,217 @@
+// TLS interop on the libuv server after the switch to our own record layer (tls/session.hpp): OpenSSL's
+// `openssl s_client`, pinned to one TLS 1.2 suite, carries real DERP frames (upgrade, ClientInfo, packets of 1200
+// B and 64 KiB, a burst) between two clients through our server; and our own TLS client against a server that
+// accepts only one suite. Suites: ECDHE-ECDSA with AES-256-GCM and ChaCha20-Poly1305 (our record layer) and
+// AES-128-GCM (mbedTLS' record path).
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <memory>
+#include <string>
+
+#include <mbedtls/ssl_ciphersuites.h>
+#include <sodium.h>
+
+#include "test_uv_support.hpp"
+#include "tls/client_config.hpp"
+#include "tls/server_config.hpp"
+
+using derp::frame::FrameType;
+using derp::uv::UvServer;
+using namespace derp::uvtest;
+
+namespace {
+
+const int kAes256[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, 0};
+const int kChaCha[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0};
+const int kAes128[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0};
+
+bool have_openssl() { return access("/usr/bin/openssl", X_OK) == 0; }
+
+// `openssl s_client` as a Stream: its stdin and stdout are the plaintext of one TLS connection to `port`.
+class OpenSslStream : public Stream {
+ public:
+  OpenSslStream(std::uint16_t port, const std::string& cipher) {
+    int in[2];
+    int out[2];
+    if (pipe(in) != 0) return;
+    if (pipe(out) != 0) {
+      close(in[0]);
+      close(in[1]);
+      return;
+    }
+    const std::string connect = "127.0.0.1:" + std::to_string(port);
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      const int null = open("/dev/null", O_WRONLY);
+      if (null >= 0) dup2(null, 2);
+      for (int fd = 3; fd < 1024; ++fd) close(fd);
+      execl("/usr/bin/openssl", "openssl", "s_client", "-connect", connect.c_str(), "-tls1_2", "-cipher",
+            cipher.c_str(), "-quiet", "-no_ign_eof", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    to_ = in[1];
+    from_ = out[0];
+  }
+  ~OpenSslStream() override {
+    if (to_ >= 0) close(to_);
+    if (from_ >= 0) close(from_);
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  bool write_all(derp::Bytes data) override {
+    while (!data.empty()) {
+      const ssize_t n = write(to_, data.data(), data.size());
+      if (n <= 0) return false;
+      data = data.subspan(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  long read_some(derp::MutableBytes out) override {
+    pollfd p{from_, POLLIN, 0};
+    if (poll(&p, 1, kIoTimeoutMs) <= 0) return -1;
+    return static_cast<long>(read(from_, out.data(), out.size()));
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int to_ = -1;
+  int from_ = -1;
+};
+
+std::vector<std::uint8_t> recv_payload(const derp::crypto::NodePublic& from, const std::vector<std::uint8_t>& packet) {
+  std::vector<std::uint8_t> p(from.bytes().begin(), from.bytes().end());
+  p.insert(p.end(), packet.begin(), packet.end());
+  return p;
+}
+
+struct Relay {
+  bool handshakes = false;
+  bool a_to_b = false;
+  bool b_to_a_largest = false;
+  int burst = 0;
+  std::string error;
+};
+
+template <class Open>
+void relay(Open open, Relay* r) {
+  auto sa = open();
+  auto sb = open();
+  DerpClient a(*sa);
+  DerpClient b(*sb);
+  r->handshakes = a.handshake() && b.handshake();
+  if (!r->handshakes) {
+    r->error = a.error() + " / " + b.error();
+    return;
+  }
+  Frame f;
+  const auto p1 = test_packet(1200, 1);
+  r->a_to_b = a.send_packet(b.public_key(), p1) && b.wait_frame(FrameType::RecvPacket, &f) &&
+              f.payload == recv_payload(a.public_key(), p1);
+  const auto p2 = test_packet(65536, 2);  // spans five records each way
+  r->b_to_a_largest = b.send_packet(a.public_key(), p2) && a.wait_frame(FrameType::RecvPacket, &f) &&
+                      f.payload == recv_payload(b.public_key(), p2);
+  for (int i = 0; i < 50; ++i) {
+    if (!a.send_packet(b.public_key(), test_packet(300, static_cast<std::uint8_t>(i)))) return;
+  }
+  for (int i = 0; i < 50; ++i) {
+    if (!b.wait_frame(FrameType::RecvPacket, &f)) break;
+    if (f.payload != recv_payload(a.public_key(), test_packet(300, static_cast<std::uint8_t>(i)))) break;
+    r->burst++;
+  }
+}
+
+struct Suite {
+  const char* openssl_name;
+  const int* mbedtls_list;
+  bool needs_aes;
+};
+
+}  // namespace
+
+TEST_CASE("uv tls interop: openssl s_client pinned to one suite relays DERP frames through our server", "[uv]") {
+  if (!have_openssl()) {
+    WARN("no /usr/bin/openssl: skipped");
+    return;
+  }
+  REQUIRE(sodium_init() >= 0);
+  const Suite suite = GENERATE(Suite{"ECDHE-ECDSA-AES256-GCM-SHA384", kAes256, true},
+                               Suite{"ECDHE-ECDSA-CHACHA20-POLY1305", kChaCha, false},
+                               Suite{"ECDHE-ECDSA-AES128-GCM-SHA256", kAes128, false});
+  CAPTURE(suite.openssl_name);
+  std::unique_ptr<derp::tls::ServerConfig> tls_config;
+  std::string detail;
+  REQUIRE(derp::tls::ServerConfig::self_signed("127.0.0.1", static_cast<std::int64_t>(std::time(nullptr)),
+                                               &tls_config, &detail) == DERP_OK);
+  auto options = loopback_options();
+  options.tls = tls_config.get();
+  std::unique_ptr<UvServer> server;
+  REQUIRE(UvServer::create(nullptr, std::move(options), &server, &detail) == DERP_OK);
+  REQUIRE(server->listen(&detail) == DERP_OK);
+  const std::uint16_t port = server->tcp_addresses().at(0).port;
+
+  Relay r;
+  LoopRunner runner(*server);
+  const bool finished = runner.run(
+      [&](LoopRunner&) { relay([&] { return std::make_unique<OpenSslStream>(port, suite.openssl_name); }, &r); });
+  CHECK(finished);
+  INFO(r.error);
+  CHECK(r.handshakes);
+  CHECK(r.a_to_b);
+  CHECK(r.b_to_a_largest);
+  CHECK(r.burst == 50);
+}
+
+TEST_CASE("uv tls interop: our client against a server that accepts only one suite", "[uv]") {
+  REQUIRE(sodium_init() >= 0);
+  const Suite suite = GENERATE(Suite{"AES-256-GCM", kAes256, true}, Suite{"ChaCha20-Poly1305", kChaCha, false},
+                               Suite{"AES-128-GCM", kAes128, false});
+  CAPTURE(suite.openssl_name);
+  if (suite.needs_aes && crypto_aead_aes256gcm_is_available() == 0) return;  // the server would not switch either
+  std::unique_ptr<derp::tls::ServerConfig> tls_config;
+  std::string detail;
+  REQUIRE(derp::tls::ServerConfig::self_signed("127.0.0.1", static_cast<std::int64_t>(std::time(nullptr)),
+                                               &tls_config, &detail) == DERP_OK);
+  tls_config->set_ciphersuites(suite.mbedtls_list);
+  derp::tls::ClientOptions client_options;
+  client_options.ca_bundle_path = "";
+  std::unique_ptr<derp::tls::ClientConfig> client_config;
+  REQUIRE(derp::tls::ClientConfig::create(client_options, &client_config, &detail) == DERP_OK);
+  const std::string pin = tls_config->cert_name();
+  auto options = loopback_options();
+  options.tls = tls_config.get();
+  std::unique_ptr<UvServer> server;
+  REQUIRE(UvServer::create(nullptr, std::move(options), &server, &detail) == DERP_OK);
+  REQUIRE(server->listen(&detail) == DERP_OK);
+  const derp_addr addr = server->tcp_addresses().at(0);
+
+  Relay r;
+  LoopRunner runner(*server);
+  const bool finished = runner.run([&](LoopRunner&) {
+    relay(
+        [&] {
+          auto s = std::make_unique<TlsStream>(addr, *client_config, pin);
+          if (!s->ok()) r.error = "TLS: " + s->error();
+          return s;
+        },
+        &r);
+  });
+  CHECK(finished);
+  INFO(r.error);
+  CHECK(r.handshakes);
+  CHECK(r.a_to_b);
+  CHECK(r.b_to_a_largest);
+  CHECK(r.burst == 50);
+}
