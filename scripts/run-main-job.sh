@@ -58,8 +58,8 @@ echo
 # Each send above was its own connection; when each ended, derper told bob that alice (who had sent him packets)
 # is gone: one PeerGone per connection of alice's, two here. Wait for both packets and both PeerGones.
 for _ in $(seq 100); do
-  [ "$(grep -c "^packet $alice" "$work/bob.out")" -ge 2 ] && [ "$(grep -c "^peer-gone $alice" "$work/bob.out")" -ge 2 ] &&
-    break
+  packets=$(grep -c "^packet $alice" "$work/bob.out") gones=$(grep -c "^peer-gone $alice" "$work/bob.out")
+  [ "$packets" -ge 2 ] && [ "$gones" -ge 2 ] && break
   sleep 0.05
 done
 kill -INT "$bob_pid" 2>/dev/null

@@ -138,7 +138,8 @@ env -u LD_LIBRARY_PATH timeout "$ctest_timeout" "$tmp/uv_embedded" >"$tmp/uv_emb
 tail -n 2 "$tmp/uv_embedded.out"
 if [ "$with_examples" = 1 ]; then
   env -u LD_LIBRARY_PATH timeout "$ctest_timeout" bash "$src/scripts/run-host-driven-test.sh" "$prefix/bin/derper" \
-    "$tmp/host_driven" >"$tmp/host_driven.out" 2>&1 || { cat "$tmp/host_driven.out"; fail "host_driven against the installed derper"; }
+    "$tmp/host_driven" >"$tmp/host_driven.out" 2>&1 ||
+    { cat "$tmp/host_driven.out"; fail "host_driven against the installed derper"; }
   echo "host_driven against the installed derper: ok"
 fi
 
@@ -161,6 +162,7 @@ else
   echo "(the build has no examples: no tools to check)"
 fi
 
-echo "OK: installed tree works through pkg-config (shared, static) and find_package(derp) (derp::derp, derp::derp_static);"
+echo "OK: installed tree works through pkg-config (shared, static) and find_package(derp) (derp::derp,"
+echo "    derp::derp_static);"
 echo "    the examples build and run with docs/embedding.md's lines"
 [ "$with_examples" = 0 ] || echo "    the installed tools answer --help and --version"
