@@ -9,7 +9,7 @@ derper="$bin/derper"
 client="$bin/derp-client"
 work=$(mktemp -d)
 pid=""
-cleanup() { [ -n "$pid" ] && { kill -INT "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$work"; }
+cleanup() { [ -n "$pid" ] && { kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$work"; }
 trap cleanup EXIT
 failures=0
 check() {  # check "what" expected_status actual_status
@@ -19,18 +19,36 @@ check() {  # check "what" expected_status actual_status
 # output in $work/out; returns its exit status.
 run_derper() { timeout 10 "$derper" "$@" >"$work/out" 2>&1; }
 # serve_derper ARGS...: starts derper in the background and waits for its "listening" line; 0 once it listens.
+# Each run logs to a new file ($serve_log): the shell may look before the background job has opened its output,
+# and must not find an earlier run's lines there.
+serve_runs=0
 serve_derper() {
-  "$derper" "$@" >"$work/serve.log" 2>&1 &
+  serve_runs=$((serve_runs + 1))
+  serve_log=$work/serve-$serve_runs.log
+  : >"$serve_log"
+  "$derper" "$@" >"$serve_log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
-    grep -q 'listening on' "$work/serve.log" && return 0
+    grep -q 'listening on' "$serve_log" && return 0
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done
-  cat "$work/serve.log"
+  cat "$serve_log"
   return 1
 }
-stop_derper() { kill -INT "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=""; }
+# stop_derper: SIGINT (derper catches it from before it listens), which must stop it within 10 s; SIGKILL after.
+stop_derper() {
+  kill -INT "$pid" 2>/dev/null
+  local stopped=1
+  for _ in $(seq 200); do
+    kill -0 "$pid" 2>/dev/null || { stopped=0; break; }
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  pid=""
+  check "derper stops on SIGINT" 0 $stopped
+}
 
 # -certmode letsencrypt (and gcp): ACME is not implemented; refused as a flag, exit 2 (README), before any file.
 run_derper -certmode letsencrypt -a 127.0.0.1:443 -c "$work/le.json"; check "-certmode letsencrypt exits 2" 2 $?
@@ -51,7 +69,7 @@ grep -q "bad.key is not a derper key file" "$work/out"; check "-dev -c bad.key n
 # -dev with a good -c: the server runs with that key (derp-client reads the same file form).
 want=$("$client" --key-file "$work/good.json" pubkey)
 if serve_derper -dev -a 127.0.0.1:0 -stun=false -c "$work/good.json"; then
-  grep -q "server key $want " "$work/serve.log"; check "-dev -c uses the key file" 0 $?
+  grep -q "server key $want " "$serve_log"; check "-dev -c uses the key file" 0 $?
   stop_derper
 else
   check "-dev -c good.json starts" 0 1
@@ -59,7 +77,7 @@ fi
 # -dev with a -c that does not exist yet: created (mode 0600), then used.
 if serve_derper -dev -a 127.0.0.1:0 -stun=false -c "$work/new.json"; then
   want=$("$client" --key-file "$work/new.json" pubkey)
-  grep -q "server key $want " "$work/serve.log"; check "-dev -c creates and uses a new key file" 0 $?
+  grep -q "server key $want " "$serve_log"; check "-dev -c creates and uses a new key file" 0 $?
   [ "$(stat -c %a "$work/new.json")" = 600 ]; check "the new key file has mode 0600" 0 $?
   stop_derper
 else

@@ -245,6 +245,18 @@ int main(int argc, char** argv) {
 
   uv_loop_t* loop = uv_default_loop();
   Daemon daemon;
+  // Signals are caught before anything listens, so that once "listening on" is logged a SIGINT or SIGTERM is
+  // always a graceful stop. (A script's background job starts with SIGINT ignored: one arriving between the
+  // listen and a later uv_signal_start was lost, and the server kept running.) The callbacks run only inside
+  // uv_run, when the servers exist.
+  uv_signal_init(loop, &daemon.sigint);
+  uv_signal_init(loop, &daemon.sigterm);
+  daemon.sigint.data = &daemon;
+  daemon.sigterm.data = &daemon;
+  auto on_signal = [](uv_signal_t* handle, int signum) { static_cast<Daemon*>(handle->data)->on_signal(signum); };
+  uv_signal_start(&daemon.sigint, on_signal, SIGINT);
+  uv_signal_start(&daemon.sigterm, on_signal, SIGTERM);
+  signal(SIGPIPE, SIG_IGN);  // a peer that vanished mid-write is an error code, not a reason to die
   derp::crypto::NodePublic public_key;
   derp::crypto::public_of(key, &public_key);
   log_text(std::string("derper (libderp ") + derp_version_string() + "), server key " +
@@ -284,15 +296,6 @@ int main(int argc, char** argv) {
       }
     }
   }
-
-  uv_signal_init(loop, &daemon.sigint);
-  uv_signal_init(loop, &daemon.sigterm);
-  daemon.sigint.data = &daemon;
-  daemon.sigterm.data = &daemon;
-  auto on_signal = [](uv_signal_t* handle, int signum) { static_cast<Daemon*>(handle->data)->on_signal(signum); };
-  uv_signal_start(&daemon.sigint, on_signal, SIGINT);
-  uv_signal_start(&daemon.sigterm, on_signal, SIGTERM);
-  signal(SIGPIPE, SIG_IGN);  // a peer that vanished mid-write is an error code, not a reason to die
 
   uv_run(loop, UV_RUN_DEFAULT);
   daemon.http80.reset();
