@@ -31,6 +31,12 @@ int decode_client_info(std::string_view json, ClientInfo* out) {
   const int rc = gojson::read_object(json, [&info](std::string_view key, const gojson::Value& value) {
     if (gojson::key_matches(key, kVersion)) return gojson::as_int(value, &info.version);
     if (gojson::key_matches(key, kMeshKey)) {
+      // Go's key.DERPMesh is called for null too and refuses it like "": read null as present and empty, so the
+      // server can refuse both (client_info.hpp).
+      if (value.kind == gojson::Value::Kind::kNull) {
+        info.mesh_key = std::string();
+        return true;
+      }
       std::string mesh_key;
       if (!gojson::as_string(value, &mesh_key)) return false;
       info.mesh_key = std::move(mesh_key);

@@ -19,7 +19,8 @@ struct ClientInfo {
   // Defaults are Go's zero values, which is what a decoded absent field reads as. A client filling one in to send
   // normally sets version = kInfoProtocolVersion and can_ack_pings = true, as tailscaled does.
   int version = 0;
-  // Absent and "" stay distinct after decoding: whether "" is acceptable is the server's decision.
+  // Absent and "" stay distinct after decoding: whether "" is acceptable is the server's decision. A JSON null
+  // reads as "" (present): Tailscale's current server refuses both (types/key/derp.go DERPMesh.UnmarshalJSON).
   std::optional<std::string> mesh_key;
   bool can_ack_pings = false;
   bool is_prober = false;

@@ -115,7 +115,11 @@ class TopLevelObjectReader {
   explicit TopLevelObjectReader(const MemberHandler& on_member) : on_member_(on_member) {}
 
   // A top-level null is an empty document; a member's null leaves its field as it was; nested nulls are skipped.
-  bool null() { return true; }
+  bool null() {
+    Value value;
+    value.kind = Value::Kind::kNull;
+    return depth_ == 0 || scalar(value);
+  }
   bool boolean(bool v) {
     Value value;
     value.kind = Value::Kind::kBool;
@@ -190,6 +194,10 @@ class TopLevelObjectReader {
 int read_object(std::string_view text, const MemberHandler& on_member) {
   // nlohmann skips a UTF-8 byte-order mark at the start; Go's scanner calls it an invalid character.
   if (text.substr(0, 3) == "\xEF\xBB\xBF") return DERP_ERR_BAD_JSON;
+  // nlohmann's lexer takes a NUL byte for the end of input, so `{"version":2}\0` would pass. Go's scanner refuses a
+  // raw NUL anywhere: after the value ("invalid character '\x00' after top-level value") and inside a string (a
+  // control character); escaped, as \u0000, it is still allowed.
+  if (text.find('\0') != std::string_view::npos) return DERP_ERR_BAD_JSON;
   try {
     const std::string coerced = coerce_like_go(text);
     TopLevelObjectReader reader(on_member);
@@ -219,12 +227,14 @@ bool key_matches(std::string_view key, std::string_view name) {
 }
 
 bool as_bool(const Value& value, bool* out) {
+  if (value.kind == Value::Kind::kNull) return true;
   if (value.kind != Value::Kind::kBool) return false;
   *out = value.boolean;
   return true;
 }
 
 bool as_int64(const Value& value, std::int64_t* out) {
+  if (value.kind == Value::Kind::kNull) return true;
   if (value.kind == Value::Kind::kSigned) {
     *out = value.signed_number;
     return true;
@@ -237,6 +247,7 @@ bool as_int64(const Value& value, std::int64_t* out) {
 }
 
 bool as_int(const Value& value, int* out) {
+  if (value.kind == Value::Kind::kNull) return true;
   std::int64_t v = 0;
   if (!as_int64(value, &v) || v < INT_MIN || v > INT_MAX) return false;
   *out = static_cast<int>(v);
@@ -244,6 +255,7 @@ bool as_int(const Value& value, int* out) {
 }
 
 bool as_string(const Value& value, std::string* out) {
+  if (value.kind == Value::Kind::kNull) return true;
   if (value.kind != Value::Kind::kString) return false;
   out->assign(value.text);
   return true;

@@ -29,6 +29,7 @@ int decode_key_file(std::string_view json, NodePrivate* out) {
     // Go checks the whole text's syntax first, then stops decoding at the first key text error: after one, only
     // the syntax still matters.
     if (key_error != DERP_OK || !gojson::key_matches(name, kPrivateKeyField)) return true;
+    if (value.kind == gojson::Value::Kind::kNull) return true;  // leaves the field unset, as before
     if (value.kind != gojson::Value::Kind::kString) return false;
     key_error = parse_private(value.text, &key);
     found = key_error == DERP_OK;

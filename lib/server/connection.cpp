@@ -22,6 +22,21 @@ std::size_t kind_index(PacketKind kind) { return static_cast<std::size_t>(kind);
 
 const char* close_reason_text(CloseReason reason) { return kCloseReasonText[static_cast<std::size_t>(reason)]; }
 
+bool Connection::closed_for_violation() const {
+  switch (close_reason_) {
+    case CloseReason::bad_http:
+    case CloseReason::handshake_timeout:
+    case CloseReason::bad_handshake:
+    case CloseReason::protocol_error:
+    case CloseReason::write_timeout:
+    case CloseReason::frame_budget:
+    case CloseReason::out_of_memory:
+      return true;
+    default:
+      return false;  // open, graceful ends (EOF, an answered request, shutdown, mesh ClosePeer), admission refusals
+  }
+}
+
 Connection::Connection(Server& server, std::uint64_t id, const derp_addr& remote, Nanos now, Nanos keepalive_jitter)
     : server_(server),
       id_(id),
@@ -32,7 +47,9 @@ Connection::Connection(Server& server, std::uint64_t id, const derp_addr& remote
       reader_(DERP_MAX_CLIENT_INFO_LEN),
       connected_at_(now),
       handshake_deadline_(now + server.options_.handshake_timeout),
-      keepalive_jitter_(keepalive_jitter) {}
+      keepalive_jitter_(keepalive_jitter) {
+  reader_.set_header_filter(&Connection::judge_header, this);
+}
 
 Connection::~Connection() { release_output(DropReason::gone_disconnected); }
 
@@ -55,6 +72,7 @@ int Connection::on_frame_bytes(Bytes in, Nanos now) {
     frame::Frame frame;
     const int r = reader_.next(in, &used, &frame);
     in = in.subspan(used);
+    if (r == DERP_ERR_FRAME_TYPE) return on_refused_header(now);
     if (r < 0) {
       if (phase_ == Phase::Handshake) {
         server_.counters_.handshake_failures[static_cast<std::size_t>(HandshakeFailure::frame)]++;
@@ -66,7 +84,21 @@ int Connection::on_frame_bytes(Bytes in, Nanos now) {
     const int rc = on_frame(frame, now);
     if (rc < 0) return rc;
   }
+  if ((phase_ == Phase::Handshake || phase_ == Phase::Running) && !account_partial_frame()) {
+    server_.counters_.partial_frame_budget_closes++;
+    close(CloseReason::frame_budget, std::to_string(partial_frame_held_) + " bytes held for one incomplete frame",
+          false);
+    return DERP_ERR_NO_MEMORY;
+  }
   return DERP_OK;
+}
+
+bool Connection::account_partial_frame() {
+  // Only an incomplete frame counts: between frames the reader keeps at most a small buffer for reuse.
+  const std::size_t held = reader_.buffered_bytes() > 0 ? reader_.held_bytes() : 0;
+  const bool within_share = server_.note_partial_frame(partial_frame_held_, held);
+  partial_frame_held_ = held;
+  return within_share;
 }
 
 int Connection::on_websocket_bytes(Bytes in, Nanos now) {
@@ -338,6 +370,8 @@ void Connection::close(CloseReason reason, std::string detail, bool flush) {
   }
   head_.reset();
   reader_.reset();
+  server_.note_partial_frame(partial_frame_held_, 0);
+  partial_frame_held_ = 0;
   if (ws_ && flush && ws_->can_send()) {
     // A WebSocket ends with a close frame after whatever is queued (1001: the server is going away).
     ws_->close(reason == CloseReason::server_shutdown ? http::kWsCloseGoingAway : http::kWsCloseNormal);

@@ -52,6 +52,7 @@ enum class Phase : std::uint8_t { Http, Handshake, Running, Closing, Closed };
   XX(closed_by_mesh, "closed by a mesh peer's ClosePeer")                 \
   XX(too_many_connections, "connection limit reached")                    \
   XX(out_of_memory, "out of memory for output")                           \
+  XX(frame_budget, "over its share of the server's incomplete-frame budget") \
   XX(server_shutdown, "server shutting down")
 
 enum class CloseReason : std::uint8_t {
@@ -85,6 +86,9 @@ class Connection {
   Phase phase() const { return phase_; }
   CloseReason close_reason() const { return close_reason_; }
   const std::string& close_detail() const { return close_detail_; }
+  // The connection was closed because the peer broke the rules (bad input, a stalled reader, over a budget), not
+  // by a graceful end: the host should reset the transport at once and not read what the peer still sends.
+  bool closed_for_violation() const;
 
   std::uint64_t id() const { return id_; }
   const derp_addr& remote() const { return remote_; }
@@ -114,6 +118,11 @@ class Connection {
   int start_derp(const http::RequestHead& request, Nanos now);
   int start_websocket(const http::RequestHead& request, Nanos now);
   int on_frame_bytes(Bytes in, Nanos now);
+  // The reader's header filter (frame_reader.hpp): what this phase keeps, skips unstored, or refuses.
+  static frame::HeaderVerdict judge_header(const void* self, const frame::FrameHeader& header);
+  int on_refused_header(Nanos now);
+  // Reports this connection's incomplete-frame memory to the server; false when it is over its share.
+  bool account_partial_frame();
   int on_websocket_bytes(Bytes in, Nanos now);
   void queue_websocket_control();
   int on_frame(const frame::Frame& frame, Nanos now);
@@ -151,6 +160,8 @@ class Connection {
 
   http::HeadReader head_;
   frame::FrameReader reader_;
+  frame::FrameHeader refused_header_{};  // the header judge_header last refused
+  std::size_t partial_frame_held_ = 0;   // what the server's partial_frame_bytes counts for this connection
   std::unique_ptr<http::WebSocketStream> ws_;  // only on DERP-over-WebSocket connections
 
   frame::Key key_{};

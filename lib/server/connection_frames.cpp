@@ -5,6 +5,8 @@
 
 #include <sodium.h>
 
+#include "common/hex.hpp"
+#include "crypto/key_text.hpp"
 #include "crypto/sealed_info.hpp"
 #include "crypto/server_info.hpp"
 #include "frame/decode.hpp"
@@ -17,7 +19,69 @@ namespace derp::server {
 
 namespace {
 void count_handshake_failure(Counters& c, HandshakeFailure f) { c.handshake_failures[static_cast<std::size_t>(f)]++; }
+
+// The largest frame a client may send that the server does not handle (unknown types, and types only a server
+// sends, like KeepAlive, or a second ClientInfo): skipped unstored up to this length, a violation beyond it. The
+// size of the largest frame a regular client sends (SendPacket with a full packet), as in Tailscale's
+// derpserver.go maxUnknownFrameLen; v1.36.2 skipped any length, which let a client make the server read forever.
+constexpr std::uint32_t kMaxSkippedFrameLen = DERP_MAX_PACKET_SIZE + DERP_KEY_LEN;
+
+// Go's key.DERPMesh (types/key/derp.go UnmarshalJSON): exactly 64 hex digits, either case, decoded to 32 bytes.
+// Anything else in "meshKey", "" and null included, fails the JSON decode and with it the handshake.
+bool decode_mesh_key(std::string_view text, std::uint8_t out[32]) { return text.size() == 64 && read_hex(text, out, 32); }
 }  // namespace
+
+frame::HeaderVerdict Connection::judge_header(const void* self, const frame::FrameHeader& h) {
+  // The reader calls back synchronously from inside this connection's own receive(), so the cast is to the
+  // connection that set the filter, not a copy.
+  auto* c = const_cast<Connection*>(static_cast<const Connection*>(self));
+  using V = frame::HeaderVerdict;
+  if (c->phase_ == Phase::Handshake) {
+    // derpserver.go recvClientKey: the first frame must be ClientInfo, judged by its header alone.
+    if (h.type == frame::type_byte(frame::FrameType::ClientInfo)) return V::keep;
+    c->refused_header_ = h;
+    return V::refuse;
+  }
+  switch (static_cast<frame::FrameType>(h.type)) {
+    case frame::FrameType::SendPacket:
+    case frame::FrameType::NotePreferred:
+    case frame::FrameType::Ping:
+      return V::keep;  // held to their protocol limits by the reader
+    case frame::FrameType::ForwardPacket:
+    case frame::FrameType::WatchConns:
+    case frame::FrameType::ClosePeer:
+      if (c->can_mesh_) return V::keep;
+      c->refused_header_ = h;  // derpserver.go: "insufficient permissions", before reading the payload
+      return V::refuse;
+    default:
+      if (h.payload_len <= kMaxSkippedFrameLen) return V::discard;
+      c->refused_header_ = h;
+      return V::refuse;
+  }
+}
+
+int Connection::on_refused_header(Nanos now) {
+  (void)now;
+  const frame::FrameHeader h = refused_header_;
+  const std::string name = frame::frame_type_name(h.type);
+  if (phase_ == Phase::Handshake) {
+    count_handshake_failure(server_.counters_, HandshakeFailure::not_client_info);
+    close(CloseReason::bad_handshake, "first frame was " + name, false);
+    return DERP_ERR_FRAME_TYPE;
+  }
+  const bool mesh_frame = h.type == frame::type_byte(frame::FrameType::ForwardPacket) ||
+                          h.type == frame::type_byte(frame::FrameType::WatchConns) ||
+                          h.type == frame::type_byte(frame::FrameType::ClosePeer);
+  if (mesh_frame) {
+    close(CloseReason::protocol_error, name + " from a client without mesh rights", false);
+    return DERP_ERR_FRAME_TYPE;
+  }
+  close(CloseReason::protocol_error,
+        "frame type " + std::to_string(h.type) + " (" + name + ") too large to skip: " +
+            std::to_string(h.payload_len) + " bytes",
+        false);
+  return DERP_ERR_FRAME_TOO_LARGE;
+}
 
 int Connection::on_frame(const frame::Frame& f, Nanos now) {
   if (phase_ == Phase::Handshake) return on_client_info(f, now);
@@ -41,6 +105,7 @@ int Connection::on_frame(const frame::Frame& f, Nanos now) {
       // Anything else (unknown types, and types a client has no business sending, like Pong or a second
       // ClientInfo) is read and skipped, as Tailscale's server does (reference §2.2 "Unknown types").
       server_.counters_.unknown_frames++;
+      server_.counters_.discarded_frame_bytes += f.discarded ? f.discarded_len : f.payload.size();
       return DERP_OK;
   }
 }
@@ -62,12 +127,37 @@ int Connection::on_client_info(const frame::Frame& f, Nanos now) {
     close(CloseReason::bad_handshake, std::string("ClientInfo: ") + derp_strerror(rc), false);
     return rc;
   }
+  // A meshKey present but not a key ("", null, not 64 hex digits) is a JSON error to Tailscale's server, whether
+  // or not it has a mesh key itself (types/key/derp.go; the reference's pitfall §9.4).
+  std::uint8_t client_mesh[32] = {};
+  if (info.mesh_key && !decode_mesh_key(*info.mesh_key, client_mesh)) {
+    count_handshake_failure(counters, HandshakeFailure::mesh_key);
+    close(CloseReason::bad_handshake, "ClientInfo: meshKey is not 64 hex digits", false);
+    return DERP_ERR_BAD_JSON;
+  }
+  // Every honest ClientInfo is sealed with a fresh random nonce: one seen before for this key is a replay
+  // (replay_cache.hpp says what this does and does not protect against).
+  frame::Nonce nonce{};
+  std::memcpy(nonce.data(), f.payload.data() + DERP_KEY_LEN, nonce.size());
+  const bool fresh = server_.replay_cache_.check_and_remember(client.bytes(), nonce);
+  counters.replay_cache_keys = server_.replay_cache_.keys();
+  counters.replay_cache_evictions = server_.replay_cache_.evictions();
+  if (!fresh) {
+    counters.client_info_replays++;
+    count_handshake_failure(counters, HandshakeFailure::replay);
+    close(CloseReason::bad_handshake,
+          "replayed ClientInfo from " + crypto::short_string(client) + ": its nonce was seen before; refused", false);
+    return DERP_ERR_BOX_OPEN;
+  }
   key_ = client.bytes();
   is_prober_ = info.is_prober;
   // Mesh rights: the server has a mesh key and the client presented the same one (compared in constant time).
+  std::uint8_t server_mesh[32] = {};
   const auto& mesh = server_.options_.mesh_key;
-  can_mesh_ = mesh && info.mesh_key && info.mesh_key->size() == mesh->size() &&
-              sodium_memcmp(info.mesh_key->data(), mesh->data(), mesh->size()) == 0;
+  can_mesh_ = mesh && info.mesh_key && decode_mesh_key(*mesh, server_mesh) &&
+              sodium_memcmp(client_mesh, server_mesh, sizeof server_mesh) == 0;
+  sodium_memzero(client_mesh, sizeof client_mesh);
+  sodium_memzero(server_mesh, sizeof server_mesh);
   if (!can_mesh_ && server_.options_.admit && !server_.options_.admit(client, remote_)) {
     count_handshake_failure(counters, HandshakeFailure::denied);
     close(CloseReason::denied, "client key not admitted", false);

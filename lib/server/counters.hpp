@@ -33,6 +33,13 @@ namespace derp::server {
   XX(home_moves_out, "derp_home_moves_out", "counter", "clients that stopped calling this home")               \
   XX(sclient_write_timeouts, "derp_sclient_write_timeouts", "counter", "connections closed by write timeout")  \
   XX(queued_bytes, "derp_queued_bytes", "gauge", "bytes waiting in send queues, all connections")              \
+  XX(client_info_replays, "derp_client_info_replays", "counter", "ClientInfo frames refused as replays")        \
+  XX(replay_cache_keys, "derp_replay_cache_keys", "gauge", "client keys whose ClientInfo nonces are remembered") \
+  XX(replay_cache_evictions, "derp_replay_cache_evictions", "counter", "idle keys forgotten by the replay cache") \
+  XX(partial_frame_bytes, "derp_partial_frame_bytes", "gauge", "memory held for incomplete frames, all connections") \
+  XX(partial_frame_budget_closes, "derp_partial_frame_budget_closes", "counter",                              \
+     "connections closed for holding more than their share of the incomplete-frame budget")                    \
+  XX(discarded_frame_bytes, "derp_discarded_frame_bytes", "counter", "payload bytes of skipped frames, not stored") \
   XX(stun_requests, "stun_requests", "counter", "STUN binding requests answered")                              \
   XX(stun_not_stun, "stun_not_stun", "counter", "UDP datagrams dropped as not a STUN binding request")         \
   XX(stun_ipv4, "stun_addrfamily_ipv4", "counter", "STUN requests over IPv4")                                  \
@@ -47,6 +54,8 @@ namespace derp::server {
   XX(box, "box")                              \
   XX(json, "json")                            \
   XX(denied, "denied")                        \
+  XX(replay, "replay")                        \
+  XX(mesh_key, "mesh_key")                    \
   XX(too_many_connections, "too_many_connections")
 
 // Why a packet was dropped (reference §4.3 labels). XX(member, label)

@@ -48,6 +48,13 @@ struct ServerOptions {
   // receiver; the oldest are dropped first when a new packet would exceed it.
   std::size_t queue_bytes = 1u << 20;
 
+  // Replay cache (replay_cache.hpp): client keys without a live connection whose ClientInfo nonces are kept, about
+  // 300 bytes each; keys with a live connection are kept besides. 0 turns replay detection off.
+  std::size_t replay_cache_keys = 16384;
+  // Memory all connections together may hold for incomplete frames (a frame's bytes before its last one came).
+  // Past it, a connection holding more than budget / (connections holding some) is closed. 0 = no budget.
+  std::size_t partial_frame_budget = 64u << 20;
+
   // 0 = no limit. A connection accepted over the limit is answered 503 and closed.
   std::size_t max_connections = 0;
   // Largest HTTP request head we read.

@@ -46,7 +46,8 @@ std::size_t KeyHash::operator()(const frame::Key& k) const noexcept {
   return static_cast<std::size_t>(h);
 }
 
-Server::Server(ServerOptions options) : options_(std::move(options)), rng_state_(options_.random_seed) {
+Server::Server(ServerOptions options)
+    : options_(std::move(options)), replay_cache_(options_.replay_cache_keys), rng_state_(options_.random_seed) {
   if (crypto::public_of(options_.private_key, &public_key_) != DERP_OK) {
     throw std::invalid_argument("DERP server needs a non-zero private key");
   }
@@ -102,6 +103,19 @@ void Server::mark_ready(Connection* conn) {
   ready_.push_back(conn);
 }
 
+bool Server::note_partial_frame(std::size_t before, std::size_t after) {
+  if (before == after) return true;
+  if (before == 0) partial_frame_holders_++;
+  if (after == 0) partial_frame_holders_--;
+  counters_.partial_frame_bytes = counters_.partial_frame_bytes - before + after;
+  const std::size_t budget = options_.partial_frame_budget;
+  if (budget == 0 || after <= before || counters_.partial_frame_bytes <= budget) return true;
+  // Over budget: the connection that just grew is closed if it holds more than an equal share. The biggest holders
+  // go first, and a connection holding one ordinary split packet stays under its share unless the budget is split
+  // among thousands of attackers, who then lose theirs before it is reached.
+  return after <= budget / std::max<std::size_t>(partial_frame_holders_, 1);
+}
+
 Connection* Server::find_active(const frame::Key& key) const {
   const auto it = clients_.find(key);
   return it == clients_.end() ? nullptr : it->second.active;
@@ -117,12 +131,17 @@ void Server::register_client(Connection* conn) {
   set.all.push_back(conn);
   set.active = conn;  // the newest connection takes over at once (reference §4.2)
   conn->registered_ = true;
+  replay_cache_.pin(conn->key_);
+  counters_.replay_cache_keys = replay_cache_.keys();
   counters_.current_clients++;
   notify_watchers_present(conn);
 }
 
 void Server::unregister_client(Connection* conn) {
   conn->registered_ = false;
+  replay_cache_.unpin(conn->key_);
+  counters_.replay_cache_keys = replay_cache_.keys();
+  counters_.replay_cache_evictions = replay_cache_.evictions();
   counters_.current_clients--;
   if (conn->preferred_) counters_.current_home_connections--;
   const frame::Key key = conn->key_;

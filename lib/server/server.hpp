@@ -16,6 +16,7 @@
 #include "server/counters.hpp"
 #include "server/options.hpp"
 #include "server/out_buffer.hpp"
+#include "server/replay_cache.hpp"
 
 namespace derp::server {
 
@@ -67,6 +68,7 @@ class Server {
   std::size_t connection_count() const { return connections_.size(); }
   std::size_t client_count() const { return clients_.size(); }
   const BufferPool& pool() const { return pool_; }
+  const ReplayCache& replay_cache() const { return replay_cache_; }
 
  private:
   friend class Connection;
@@ -90,6 +92,9 @@ class Server {
   void send_peer_gone(Connection* to, const frame::Key& key, std::uint8_t reason);
   void notify_watchers_gone(const frame::Key& key);
   void mark_ready(Connection* conn);
+  // A connection's memory for an incomplete frame changed from `before` to `after` bytes. False when the server is
+  // over its incomplete-frame budget and `after` is more than this connection's share: the caller closes it.
+  bool note_partial_frame(std::size_t before, std::size_t after);
   void close_key(const frame::Key& key, Nanos now);
   Nanos next_jitter();
 
@@ -108,6 +113,8 @@ class Server {
   std::vector<Connection*> ready_;
 
   BufferPool pool_;
+  ReplayCache replay_cache_;
+  std::size_t partial_frame_holders_ = 0;  // connections holding part of a frame (counters_.partial_frame_bytes)
   Counters counters_;
   std::uint64_t next_id_ = 1;
   std::uint64_t rng_state_;

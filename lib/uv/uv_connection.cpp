@@ -24,6 +24,8 @@ constexpr std::size_t kMaxViews = 32;
 // holds 32 (reference §4.3): fed whole, the read would overflow that queue although the receiver's socket is
 // free. 4 KiB holds at most 32 frames of 128 bytes (a 91-byte packet + key + header).
 constexpr std::size_t kReceiveSlice = 4096;
+// What a connection closed for a violation may still be fed while it flushes its last answer, before it is reset.
+constexpr std::size_t kMaxDrainAfterViolation = 64 * 1024;
 
 std::size_t to_uv_bufs(const std::array<Bytes, kMaxViews>& views, std::size_t n, std::array<uv_buf_t, kMaxViews>* bufs) {
   std::size_t total = 0;
@@ -123,8 +125,17 @@ void UvConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     self->close_transport(nread == UV_EOF ? "" : uv_strerror(static_cast<int>(nread)));
     return;
   }
-  // Lingering: the core is done with this connection. Read only so that nothing is left unread at the close (which
-  // would send RST); the loop-wide buffer is reused, so however much the peer sends costs no memory.
+  // The core is done with this connection (closing or lingering): what the peer sends is discarded. After a
+  // violation only a little of it, then the connection is reset.
+  if (self->core_ != nullptr && is_closing_phase(self->core_->phase())) {
+    self->read_after_close_ += static_cast<std::size_t>(nread);
+    if (self->core_->closed_for_violation() && self->read_after_close_ > kMaxDrainAfterViolation) {
+      self->reset_transport("still sending after a violation");
+      return;
+    }
+  }
+  // Lingering: read only so that nothing is left unread at the close (which would send RST); the loop-wide buffer
+  // is reused, so however much the peer sends costs no memory (and is bounded by the linger time).
   if (self->lingering_) return;
   const Nanos now = monotonic_now();
   const Bytes in(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
@@ -242,6 +253,10 @@ void UvConnection::service(Nanos now) {
   if (closing_ || core_ == nullptr) return;
   if (lingering_) {
     arm_timer(now);  // only the linger deadline is left to follow
+    return;
+  }
+  if (core_->phase() == Phase::Closed && core_->closed_for_violation()) {
+    reset_transport("");  // nothing to send; nothing more to read
     return;
   }
   if (core_->phase() == Phase::Closed && !tls_) {
@@ -462,6 +477,18 @@ void UvConnection::close_transport(std::string_view why) {
   if (!why.empty()) log(LogLevel::Debug, std::string("transport: ") + std::string(why));
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_handle_closed);
+}
+
+void UvConnection::reset_transport(std::string_view why) {
+  if (closing_) return;
+  // SO_LINGER with a zero timeout: close() sends RST and drops whatever is queued either way (RFC 793 ABORT).
+  // Set by hand rather than uv_tcp_close_reset, which refuses a handle with a shutdown request pending.
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) {
+    const struct ::linger abort_now{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
+  }
+  close_transport(why.empty() ? std::string_view("reset after a violation") : why);
 }
 
 void UvConnection::on_handle_closed(uv_handle_t* handle) {

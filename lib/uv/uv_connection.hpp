@@ -8,6 +8,11 @@
 // shutdown, an HTTP answer) are dropped, the peer's read ends in ECONNRESET instead of EOF, and a peer that writes
 // first gets the error before it reads what did arrive.
 //
+// A connection the core closed for a violation (closed_for_violation: a bad frame, a stalled reader, ...) is not
+// lingered on: with nothing left to send it is reset at once (SO_LINGER 0), and one that still flushes an answer
+// (a 400) reads and discards at most kMaxDrainAfterViolation bytes meanwhile, then is reset. A peer cannot make us
+// read gigabytes after we have given up on it; graceful ends (shutdown, answered requests) keep the lingering close.
+//
 // Memory: an idle connection holds its two libuv handles, one embedded write request and the core's state; no read
 // buffer (reads land in the loop-wide buffer of ConnectionContext, and the core copies what it keeps) and no write
 // buffer (plain writes point into the core's output buffers, which stay put until output_written). A TLS connection
@@ -69,6 +74,8 @@ class UvConnection {
 
   // Closes both handles (idempotent); on_closed follows from the loop.
   void close_transport(std::string_view why);
+  // The same, but the TCP connection ends with RST (SO_LINGER 0): no FIN, no reading what the peer still sends.
+  void reset_transport(std::string_view why);
 
   server::Connection* core() const { return core_; }
   bool closing() const { return closing_; }
@@ -118,6 +125,7 @@ class UvConnection {
   bool closing_ = false;
   bool lingering_ = false;  // all output written, FIN sent or on its way: input is discarded until EOF
   bool tls_finishing_ = false;
+  std::size_t read_after_close_ = 0;  // bytes read and discarded since the core closed
 };
 
 // Services every connection the core marked ready (other connections' packets, closes from elsewhere, shutdown).

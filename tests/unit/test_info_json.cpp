@@ -120,13 +120,19 @@ TEST_CASE("info: ClientInfo decoding: unknown fields, null, duplicates, empty me
   CHECK(info.version == 2);
   CHECK(info.can_ack_pings);
 
-  info = decoded(R"({"version":null,"meshKey":null,"CanAckPings":null,"IsProber":null,"AppName":null})");
+  info = decoded(R"({"version":null,"CanAckPings":null,"IsProber":null,"AppName":null})");
   CHECK(info == ClientInfo{});
   CHECK_FALSE(info.mesh_key.has_value());
+  // meshKey null reads as present and empty: Tailscale's current key.DERPMesh refuses null like "" (v1.36.2's plain
+  // string field ignored it), and the server refuses both.
+  info = decoded(R"({"meshKey":null})");
+  REQUIRE(info.mesh_key.has_value());
+  CHECK(info.mesh_key->empty());
 
   // The last of repeated keys wins, case-insensitive or not; null leaves the earlier value.
   CHECK(decoded(R"({"version":1,"VERSION":3})").version == 3);
-  CHECK(decoded(R"({"meshKey":"first","meshKey":null})").mesh_key == "first");
+  CHECK(decoded(R"({"version":1,"version":null})").version == 1);
+  CHECK(decoded(R"({"meshKey":"first","meshKey":null})").mesh_key == "");
 
   info = decoded(R"({"meshKey":""})");
   REQUIRE(info.mesh_key.has_value());  // present but empty: not the same as absent; the server decides
