@@ -153,7 +153,7 @@ class AsyncClient:
                 continue
             if predicate(ev):
                 return ev
-            c._pending.append(ev)
+            c._set_aside(ev)
             self._wake_all()  # another coroutine may be waiting for just this one
             if ev.type == EventType.CLOSED:
                 raise error_for(ev.error or Closed.code, f"client closed: {ev.detail}")

@@ -135,6 +135,11 @@ def _event_from(raw: _Event) -> Event:
         token_bucket_bytes_burst=raw.token_bucket_bytes_burst, via="direct" if raw.via == 1 else "derp")
 
 
+# Events set aside while waiting for another kind (recv() skipping a PEER_GONE, say): the library's default
+# max_queued_events, so a program that only ever calls recv() holds at most this many.
+_PENDING_MAX = 1024
+
+
 def _ends_connecting(ev: Event) -> bool:
     return ev.type in (EventType.SERVER_INFO, EventType.CLOSED)
 
@@ -166,7 +171,8 @@ class Client(Closable):
         self._closed = False
         self._buf_cap = 70000
         self._buf = (ctypes.c_uint8 * self._buf_cap)()
-        self._pending = []  # events read while waiting for something else (wait_connected, ping)
+        self._pending = []  # events read while waiting for something else (wait_connected, ping, recv); bounded
+        self._pending_dropped = 0
         self.server_key: Optional[PublicKey] = None
         self._registered = False
         # direct=True: the last PATH_CHANGED per peer, as ("direct", (ip, port), rtt seconds) or ("derp", None, 0.0)
@@ -284,6 +290,15 @@ class Client(Closable):
                 self.paths[event.key] = (event.via, event.endpoint, event.rtt)
             return event
 
+    def _set_aside(self, ev: Event) -> None:
+        """Keeps an event a wait did not want for events()/next_event(), at most _PENDING_MAX of them: beyond, the
+        oldest one goes (never CLOSED, which says why the client ended) and is counted in stats' events_dropped."""
+        self._pending.append(ev)
+        if len(self._pending) > _PENDING_MAX:
+            oldest = next(i for i, e in enumerate(self._pending) if e.type != EventType.CLOSED)
+            del self._pending[oldest]
+            self._pending_dropped += 1
+
     def _take_pending(self, predicate) -> Optional[Event]:
         for i, ev in enumerate(self._pending):
             if predicate(ev):
@@ -302,7 +317,7 @@ class Client(Closable):
             ev = self._take(left)
             if predicate(ev):
                 return ev
-            self._pending.append(ev)
+            self._set_aside(ev)
             if ev.type == EventType.CLOSED:
                 raise error_for(ev.error or Closed.code, f"client closed: {ev.detail}")
 
@@ -332,7 +347,8 @@ class Client(Closable):
         return self.server_key
 
     def recv(self, timeout: Optional[float] = None) -> Tuple[PublicKey, bytes]:
-        """The next packet as (source, payload). Other events are skipped (see events() to see them all).
+        """The next packet as (source, payload). Other events that come first stay for events()/next_event(), in
+        order (at most 1024: beyond, the oldest are dropped and counted in stats()["events_dropped"]).
         Raises derp.Timeout after timeout seconds."""
         ev = self._wait_for(lambda e: e.type == EventType.PACKET,
                             timeout if timeout is not None else float("inf"))
@@ -356,4 +372,6 @@ class Client(Closable):
         st = _Stats()
         check(lib.derp_client_stats_init(ctypes.byref(st), ctypes.sizeof(st)), "stats")
         check(lib.derp_client_stats_get(self._live(), ctypes.byref(st)), "stats")
-        return {name: getattr(st, name) for name, _ in _Stats._fields_[1:]}
+        stats = {name: getattr(st, name) for name, _ in _Stats._fields_[1:]}
+        stats["events_dropped"] += self._pending_dropped  # the library's queue, and what recv() set aside
+        return stats

@@ -145,3 +145,24 @@ def test_timeout_names_the_last_failure():
     # The constructor stopped its client: no thread keeps retrying until the garbage collector frees the object
     # (`info` holds the traceback, hence the half-built client, in a cycle).
     assert not _wait_until_only(before)
+
+
+def test_events_set_aside_by_waits_are_bounded():
+    # A program that only waits for one kind of event (recv() for packets, ping() for its result) must not pile up
+    # every other event: at most 1024 are kept for events(), the oldest dropped (never CLOSED) and counted.
+    a, b = derp.Key.generate(), derp.Key.generate()
+    with derp.Server(stun_address=None) as srv:
+        with derp.Client(srv.url, a) as ca, derp.Client(srv.url, b) as cb:
+            kept_by_constructor = len(cb._pending)  # CONNECTED and SERVER_INFO
+            # What a wait sets aside, made up here: the server does not promise to answer 1100 pings, say.
+            closed = derp.Event(type=derp.EventType.CLOSED, detail="made up")
+            cb._set_aside(closed)
+            for i in range(1100):
+                cb._set_aside(derp.Event(type=derp.EventType.PEER_GONE, reason=i))
+            ca.send(b.public, b"still delivered")
+            assert cb.recv(timeout=10) == (a.public, b"still delivered")
+            assert len(cb._pending) == 1024
+            assert cb.stats()["events_dropped"] == kept_by_constructor + 1 + 1100 - 1024
+            assert cb._pending[0] is closed  # the oldest, but CLOSED stays
+            assert [e.reason for e in cb._pending[1:]] == list(range(1100 - 1023, 1100))  # the newest others
+            cb._pending.clear()  # the made-up CLOSED must not end the real client's events
