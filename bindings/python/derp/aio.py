@@ -56,6 +56,7 @@ class AsyncClient:
     key = property(lambda self: self._client.key)
     public = property(lambda self: self._client.public, doc="Our public key.")
     server_key = property(lambda self: self._client.server_key, doc="The server's key once CONNECTED was seen.")
+    paths = property(lambda self: self._client.paths, doc="direct=True: derp.Client.paths (last PATH_CHANGED per peer).")
 
     def stats(self) -> dict:
         """The client's counters (derp.Client.stats: a short call to the library's thread)."""

@@ -132,3 +132,30 @@ def test_unreachable_server_raises_and_leaves_no_thread():
     run(main())
     from test_client import _wait_until_only
     assert not _wait_until_only(before)
+
+
+def test_direct_option_passes_through():
+    # derp.Client's options reach the library unchanged: with direct=True the path upgrades as test_direct.py shows
+    # for the threaded client, seen here through AsyncClient.paths and the events' `via`.
+    a, b = derp.Key.generate(), derp.Key.generate()
+    opts = dict(direct=True, udp_bind="127.0.0.1:0", stun="127.0.0.1:9")
+
+    async def main():
+        with derp.Server(address="127.0.0.1:0") as srv:
+            async with derp.AsyncClient(srv.url, a, **opts) as ca, derp.AsyncClient(srv.url, b, **opts) as cb:
+                vias = []
+                for i in range(200):  # bounded: about 10 s of 50 ms rounds
+                    if cb.paths.get(a.public, ("derp",))[0] == "direct" and vias and vias[-1] == "direct":
+                        break
+                    await ca.send(b.public, b"a%d" % i)
+                    try:
+                        while True:
+                            ev = await cb.next_event(timeout=0.05)
+                            if ev.type == derp.EventType.PACKET:
+                                vias.append(ev.via)
+                    except derp.Timeout:
+                        pass
+                assert vias[0] == "derp" and vias[-1] == "direct"
+                assert cb.paths[a.public][0] == "direct"
+
+    run(main())
