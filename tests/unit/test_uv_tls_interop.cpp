@@ -215,3 +215,96 @@ TEST_CASE("uv tls interop: our client against a server that accepts only one sui
   CHECK(r.b_to_a_largest);
   CHECK(r.burst == 50);
 }
+
+TEST_CASE("uv tls: a tampered record closes that connection with an alert; the others keep relaying", "[uv]") {
+  std::unique_ptr<derp::tls::ServerConfig> tls_config;
+  std::string detail;
+  REQUIRE(derp::tls::ServerConfig::self_signed("127.0.0.1", static_cast<std::int64_t>(std::time(nullptr)),
+                                               &tls_config, &detail) == DERP_OK);
+  derp::tls::ClientOptions client_options;
+  client_options.ca_bundle_path = "";
+  std::unique_ptr<derp::tls::ClientConfig> client_config;
+  REQUIRE(derp::tls::ClientConfig::create(client_options, &client_config, &detail) == DERP_OK);
+  const std::string pin = tls_config->cert_name();
+  auto options = loopback_options();
+  options.tls = tls_config.get();
+  std::unique_ptr<UvServer> server;
+  REQUIRE(UvServer::create(nullptr, std::move(options), &server, &detail) == DERP_OK);
+  REQUIRE(server->listen(&detail) == DERP_OK);
+  const derp_addr addr = server->tcp_addresses().at(0);
+
+  const std::string what = GENERATE(as<std::string>{}, "ciphertext bit", "tag bit", "replay");
+  CAPTURE(what);
+  bool good_handshakes = false;
+  bool bad_handshake = false;
+  std::string answer;  // what the server sent the tampering client after the bad record, up to its close
+  bool closed = false;
+  bool relayed_after = false;
+  LoopRunner runner(*server);
+  const bool finished = runner.run([&](LoopRunner&) {
+    TlsStream sa(addr, *client_config, pin);
+    TlsStream sb(addr, *client_config, pin);
+    DerpClient a(sa);
+    DerpClient b(sb);
+    good_handshakes = sa.ok() && sb.ok() && a.handshake() && b.handshake();
+    if (!good_handshakes) return;
+
+    // The tampering client: a TLS handshake by hand over a plain socket, then one bad record.
+    PlainStream tcp(addr);
+    std::unique_ptr<derp::tls::Session> session;
+    std::string why;
+    if (tcp.fd() < 0 ||
+        derp::tls::Session::create_client(*client_config, {"127.0.0.1", pin}, &session, &why) != DERP_OK) {
+      return;
+    }
+    std::uint8_t buffer[16384];
+    for (int round = 0; round < 20 && !session->handshake_done(); ++round) {
+      const derp::Bytes out = session->pending_ciphertext();
+      if (!out.empty() && !tcp.write_all(out)) return;
+      session->consume_ciphertext(out.size());
+      if (session->handshake_done()) break;
+      const long n = tcp.read_some(derp::MutableBytes(buffer, sizeof buffer));
+      if (n <= 0) return;
+      std::size_t used = 0;
+      std::size_t got = 0;
+      session->feed_ciphertext(derp::Bytes(buffer, static_cast<std::size_t>(n)), &used);
+      session->read_plaintext(derp::MutableBytes(buffer, sizeof buffer), &got);
+    }
+    bad_handshake = session->handshake_done() && session->on_record_layer();
+    if (!bad_handshake) return;
+    const std::string request = "GET /derp HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: DERP\r\nConnection: Upgrade\r\n\r\n";
+    std::size_t accepted = 0;
+    session->write_plaintext(derp::Bytes(reinterpret_cast<const std::uint8_t*>(request.data()), request.size()),
+                             &accepted);
+    std::vector<std::uint8_t> record(session->pending_ciphertext().begin(), session->pending_ciphertext().end());
+    session->consume_ciphertext(record.size());
+    std::vector<std::uint8_t> wire = record;
+    if (what == "ciphertext bit") {
+      wire[10] ^= 0x01;
+    } else if (what == "tag bit") {
+      wire.back() ^= 0x01;
+    } else {
+      wire.insert(wire.end(), record.begin(), record.end());  // the same record twice: the second is a replay
+    }
+    if (!tcp.write_all(wire)) return;
+    closed = tcp.read_to_end(&answer);
+
+    // The two good clients never noticed.
+    Frame f;
+    const auto p = test_packet(1200, 9);
+    relayed_after = a.send_packet(b.public_key(), p) && b.wait_frame(FrameType::RecvPacket, &f) &&
+                    f.payload == recv_payload(a.public_key(), p);
+  });
+  CHECK(finished);
+  REQUIRE(good_handshakes);
+  REQUIRE(bad_handshake);
+  CHECK(closed);
+  // The replay case first gets the 101 answer to the genuine request; then, for every case, the server's last
+  // record is one sealed alert (bad_record_mac, opened only by the peer's keys: type 21 is visible) before its FIN.
+  REQUIRE(answer.size() >= 5 + 8 + 2 + 16 - 8);
+  const std::size_t alert_len = answer.size() >= 31 && static_cast<std::uint8_t>(answer[answer.size() - 31]) == 21
+                                    ? 31   // AES-256-GCM: 5 + 8 + 2 + 16
+                                    : 23;  // ChaCha20-Poly1305: 5 + 2 + 16
+  CHECK(static_cast<std::uint8_t>(answer[answer.size() - alert_len]) == 21);
+  CHECK(relayed_after);
+}
