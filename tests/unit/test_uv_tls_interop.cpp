@@ -216,7 +216,7 @@ TEST_CASE("uv tls interop: our client against a server that accepts only one sui
   CHECK(r.burst == 50);
 }
 
-TEST_CASE("uv tls: a tampered record closes that connection with an alert; the others keep relaying", "[uv]") {
+TEST_CASE("uv tls: a tampered record closes that connection with an alert while the others keep relaying", "[uv]") {
   std::unique_ptr<derp::tls::ServerConfig> tls_config;
   std::string detail;
   REQUIRE(derp::tls::ServerConfig::self_signed("127.0.0.1", static_cast<std::int64_t>(std::time(nullptr)),
