@@ -4,6 +4,10 @@
 // (flipped bits, replays, truncation, oversized or mislabelled records, alerts, renegotiation, close_notify).
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -537,4 +541,59 @@ TEST_CASE("tls records: hold_pending keeps the bytes under a write in place", "[
   all.insert(all.end(), rest.begin(), rest.end());
   deliver(all, c.client);
   CHECK(c.client.received == "first" + more);
+}
+
+TEST_CASE("tls records: ECDHE-RSA suites switch too (an RSA certificate made by openssl)", "[tls]") {
+  if (access("/usr/bin/openssl", X_OK) != 0) {
+    WARN("no /usr/bin/openssl: skipped");
+    return;
+  }
+  char dir_template[] = "/tmp/derp-tls-rsa-XXXXXX";
+  const char* dir = mkdtemp(dir_template);
+  REQUIRE(dir != nullptr);
+  const std::string key_path = std::string(dir) + "/key.pem";
+  const std::string cert_path = std::string(dir) + "/cert.pem";
+  const std::string command = "/usr/bin/openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+                              "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+                              key_path + " -out " + cert_path + " >/dev/null 2>&1";
+  const int rc = std::system(command.c_str());
+  const auto slurp = [](const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    std::string text;
+    if (f == nullptr) return text;
+    char chunk[4096];
+    for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, f)) > 0;) text.append(chunk, n);
+    std::fclose(f);
+    return text;
+  };
+  const std::string cert_pem = slurp(cert_path);
+  const std::string key_pem = slurp(key_path);
+  std::remove(key_path.c_str());
+  std::remove(cert_path.c_str());
+  rmdir(dir);
+  REQUIRE(rc == 0);
+  std::unique_ptr<ServerConfig> server_config;
+  std::string detail;
+  INFO(detail);
+  REQUIRE(ServerConfig::from_pem(cert_pem, key_pem, "127.0.0.1", &server_config, &detail) == DERP_OK);
+
+  static const int kRsaChaCha[] = {MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, 0};
+  static const int kRsaAes256[] = {MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, 0};
+  std::vector<std::pair<const int*, const char*>> suites = {{kRsaChaCha, "ChaCha20-Poly1305 (libsodium)"}};
+  if (aes_available()) suites.emplace_back(kRsaAes256, "AES-256-GCM (libsodium)");
+  for (const auto& [list, path] : suites) {
+    CAPTURE(path);
+    const auto client_cfg = client_config();
+    client_cfg->set_ciphersuites(list);
+    Connection c = connect(*client_cfg, {"127.0.0.1", server_config->cert_name()}, *server_config);
+    INFO(c.client.session->error_detail() << " / " << c.server.session->error_detail());
+    REQUIRE(c.server.session->on_record_layer());
+    REQUIRE(c.client.session->on_record_layer());
+    CHECK(std::string(c.server.session->record_path()) == path);
+    const std::string text = pattern(40000, 77);
+    send_all(c.client, c.server, text);
+    CHECK(c.server.received == text);
+    send_all(c.server, c.client, text);
+    CHECK(c.client.received == text);
+  }
 }
