@@ -360,8 +360,10 @@ void Connection::close(CloseReason reason, std::string detail, bool flush) {
   // Plain HTTP traffic (probes, captive-portal checks, scanners) would drown the log: only DERP clients' ends
   // are worth an Info line.
   const bool derp_client = phase_ == Phase::Handshake || phase_ == Phase::Running;
-  log(derp_client ? LogLevel::Info : LogLevel::Debug,
-      "closing: " + std::string(close_reason_text(reason)) + (close_detail_.empty() ? "" : ": " + close_detail_));
+  server_.log_connection_line(
+      derp_client ? LogLevel::Info : LogLevel::Debug,
+      name() + ": closing: " + std::string(close_reason_text(reason)) + (close_detail_.empty() ? "" : ": " + close_detail_),
+      false, derp_client);
   if (registered_) server_.unregister_client(this);
   if (watcher_) {
     auto& w = server_.watchers_;

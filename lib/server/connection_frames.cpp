@@ -180,8 +180,10 @@ int Connection::on_client_info(const frame::Frame& f, Nanos now) {
     return seal_rc;
   }
   if (!queue_control_frame(frame::FrameType::ServerInfo, Bytes(sealed))) return DERP_ERR_NO_MEMORY;
-  log(LogLevel::Info, std::string("connected") + (can_mesh_ ? " (mesh peer)" : "") +
-                          (info.app_name.empty() ? "" : ", app " + info.app_name));
+  server_.log_connection_line(LogLevel::Info,
+                              name() + ": connected" + (can_mesh_ ? " (mesh peer)" : "") +
+                                  (info.app_name.empty() ? "" : ", app " + info.app_name),
+                              true, false);
   return DERP_OK;
 }
 

@@ -103,6 +103,36 @@ void Server::mark_ready(Connection* conn) {
   ready_.push_back(conn);
 }
 
+void Server::log_connection_line(LogLevel level, const std::string& line, bool is_handshake, bool is_close) {
+  if (!options_.log) return;
+  if (level == LogLevel::Debug) {
+    options_.log(level, line);
+    return;
+  }
+  const Nanos now = now_;
+  if (summary_start_ == kNever) summary_start_ = now;
+  if (now - summary_start_ >= kConnectionSummaryWindow) {
+    if (summary_suppressed_ > 0) {
+      options_.log(LogLevel::Info, "connections in the last " + std::to_string((now - summary_start_) / kSecond) +
+                                       " s: " + std::to_string(summary_handshakes_) + " DERP handshakes, " +
+                                       std::to_string(summary_closes_) + " DERP connections closed, " +
+                                       std::to_string(summary_suppressed_) + " of their log lines left out");
+    }
+    summary_start_ = now;
+    summary_handshakes_ = summary_closes_ = summary_suppressed_ = 0;
+  }
+  if (is_handshake) summary_handshakes_++;
+  if (is_close) summary_closes_++;
+  if (!connection_log_.allow(now)) {
+    summary_suppressed_++;
+    return;
+  }
+  if (const std::uint64_t left_out = connection_log_.take_suppressed(); left_out > 0) {
+    options_.log(LogLevel::Info, "(" + std::to_string(left_out) + " per-connection log lines left out)");
+  }
+  options_.log(level, line);
+}
+
 bool Server::note_partial_frame(std::size_t before, std::size_t after) {
   if (before == after) return true;
   if (before == 0) partial_frame_holders_++;
@@ -126,7 +156,8 @@ void Server::register_client(Connection* conn) {
   if (!set.all.empty()) {
     counters_.total_dup_client_conns++;
     if (set.all.size() == 1) counters_.current_dup_client_keys++;
-    conn->log(LogLevel::Info, "another connection for this key; the newest gets the traffic");
+    log_connection_line(LogLevel::Info, conn->name() + ": another connection for this key; the newest gets the traffic",
+                        false, false);
   }
   set.all.push_back(conn);
   set.active = conn;  // the newest connection takes over at once (reference §4.2)

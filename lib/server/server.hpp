@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/log_rate_limiter.hpp"
 #include "crypto/node_key.hpp"
 #include "frame/frame_types.hpp"
 #include "server/connection.hpp"
@@ -26,6 +27,11 @@ struct KeyHash {
 
 class Server {
  public:
+  // Per-connection log lines: at most kConnectionLogBurst per kConnectionLogWindow, a summary per summary window.
+  static constexpr std::uint32_t kConnectionLogBurst = 20;
+  static constexpr Nanos kConnectionLogWindow = 10 * kSecond;
+  static constexpr Nanos kConnectionSummaryWindow = 60 * kSecond;
+
   // The options' private key must be set (non-zero); the public key is derived from it.
   explicit Server(ServerOptions options);
   Server(const Server&) = delete;
@@ -95,6 +101,10 @@ class Server {
   // A connection's memory for an incomplete frame changed from `before` to `after` bytes. False when the server is
   // over its incomplete-frame budget and `after` is more than this connection's share: the caller closes it.
   bool note_partial_frame(std::size_t before, std::size_t after);
+  // The lines every DERP connection writes (connected, closing, a duplicate key): at most kConnectionLogBurst per
+  // kConnectionLogWindow, and once a minute, when some were left out, a summary line of what the window held.
+  // Debug lines are not limited (a sink that shows them asked for volume). is_close/is_handshake feed the summary.
+  void log_connection_line(LogLevel level, const std::string& line, bool is_handshake, bool is_close);
   void close_key(const frame::Key& key, Nanos now);
   Nanos next_jitter();
 
@@ -111,6 +121,12 @@ class Server {
   std::unordered_map<frame::Key, std::vector<frame::Key>, KeyHash> sent_to_;
   std::vector<Connection*> watchers_;
   std::vector<Connection*> ready_;
+
+  LogRateLimiter connection_log_{kConnectionLogBurst, kConnectionLogWindow};
+  Nanos summary_start_ = kNever;
+  std::uint64_t summary_handshakes_ = 0;
+  std::uint64_t summary_closes_ = 0;
+  std::uint64_t summary_suppressed_ = 0;
 
   BufferPool pool_;
   ReplayCache replay_cache_;

@@ -51,8 +51,10 @@ int UvListener::bind_on(uv_loop_t* loop, const ListenAddress& where, std::string
   if (rc == 0) {
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp_), SOMAXCONN, [](uv_stream_t* server, int status) {
       auto* self = static_cast<UvListener*>(server->data);
-      // A failed accept (EMFILE, ...) is not fatal to the listener; the next connection may succeed.
-      if (status == 0) self->on_connection_(server);
+      // A failed accept (ENFILE, ENOBUFS, ...) is not fatal to the listener; the next connection may succeed. The
+      // owner counts it. (libuv answers EMFILE itself, by closing what waits in the backlog, without telling us:
+      // UvServer keeps its connections under the descriptor limit so that this does not happen unseen.)
+      self->on_connection_(server, status);
     });
   }
   if (rc != 0) {

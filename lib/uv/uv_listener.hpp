@@ -1,5 +1,5 @@
 // One listening TCP socket. It knows nothing of DERP: each incoming connection is handed to on_connection, which
-// accepts it (uv_accept) into a handle of its own.
+// accepts it (uv_accept) into a handle of its own; a failed accept comes with its libuv error (status < 0).
 #pragma once
 
 #include <functional>
@@ -15,7 +15,7 @@ namespace derp::uv {
 
 class UvListener {
  public:
-  using OnConnection = std::function<void(uv_stream_t* listener)>;
+  using OnConnection = std::function<void(uv_stream_t* listener, int status)>;
 
   // Binds and listens on `where` (the dual-stack IPv6 wildcard for an empty host, IPv4 where IPv6 is missing).
   // DERP_OK or DERP_ERR_UV_LISTEN with *detail.

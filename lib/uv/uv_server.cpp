@@ -1,5 +1,7 @@
 #include "uv/uv_server.hpp"
 
+#include <sys/resource.h>
+
 #include <new>
 #include <stdexcept>
 #include <utility>
@@ -68,6 +70,11 @@ int UvServer::create(uv_loop_t* loop, UvServerOptions options, std::unique_ptr<U
             std::to_string(self->accept_counters_.accepted) + "\n";
     text += "# TYPE tls_listener_rejected_connections counter\ntls_listener_rejected_connections " +
             std::to_string(self->accept_counters_.rejected) + "\n";
+    text += "# HELP derp_accept_failures accepts that failed or were refused for lack of file descriptors\n"
+            "# TYPE derp_accept_failures counter\n";
+    for (const auto& [reason, n] : self->accept_counters_.failures) {
+      text += "derp_accept_failures{reason=\"" + reason + "\"} " + std::to_string(n) + "\n";
+    }
     if (host) host(text);
   });
   *out = std::move(s);
@@ -93,6 +100,12 @@ UvServer::UvServer(uv_loop_t* loop, std::unique_ptr<uv_loop_t> own_loop, UvServe
   context_.close_linger = options_.close_linger;
   context_.on_closed = [this](UvConnection* conn) { on_connection_closed(conn); };
   context_.log = [this](LogLevel level, std::string_view text) { log(level, std::string(text)); };
+  // One descriptor per connection; keep kFdHeadroom for everything else the process holds.
+  constexpr rlim_t kFdHeadroom = 64;
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur > kFdHeadroom) {
+    fd_ceiling_ = static_cast<std::size_t>(nofile.rlim_cur - kFdHeadroom);
+  }
 }
 
 UvServer::~UvServer() {
@@ -124,7 +137,7 @@ int UvServer::listen(std::string* detail) {
   for (const ListenAddress& where : tcp_where_) {
     std::unique_ptr<UvListener> l;
     const int rc = UvListener::open(
-        loop_, where, [this](uv_stream_t* listener) { on_connection(listener); }, &l, detail);
+        loop_, where, [this](uv_stream_t* listener, int status) { on_connection(listener, status); }, &l, detail);
     if (rc != DERP_OK) return fail(rc);
     tcp_bound_.push_back(l->address());
     listeners_.push_back(std::move(l));
@@ -145,15 +158,33 @@ int UvServer::listen(std::string* detail) {
 
 int UvServer::run() { return uv_run(loop_, UV_RUN_DEFAULT); }
 
-void UvServer::on_connection(uv_stream_t* listener) {
+void UvServer::count_accept_failure(const std::string& reason, Nanos now) {
+  accept_counters_.failures[reason]++;
+  if (!accept_failure_log_.allow(now)) return;
+  const std::uint64_t left_out = accept_failure_log_.take_suppressed();
+  log(LogLevel::Warn, "accept failed: " + reason + " (" + std::to_string(accept_counters_.failures[reason]) +
+                          " so far" + (left_out > 0 ? ", " + std::to_string(left_out) + " more failures not logged" : "") +
+                          ")");
+}
+
+void UvServer::on_connection(uv_stream_t* listener, int status) {
+  if (status < 0) {
+    count_accept_failure(uv_err_name(status), monotonic_now());
+    return;
+  }
   auto* conn = new UvConnection(context_);
   connections_.insert(conn);
   if (const int rc = conn->accept_from(listener); rc != 0) {
-    log(LogLevel::Warn, std::string("accept: ") + uv_strerror(rc));
+    count_accept_failure(uv_err_name(rc), monotonic_now());
     conn->close_transport("");
     return;
   }
   const Nanos now = monotonic_now();
+  if (connections_.size() > fd_ceiling_) {
+    count_accept_failure("fd_limit", now);
+    conn->close_transport("");
+    return;
+  }
   if (state_ != State::Listening) {
     conn->close_transport("");
     return;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -21,6 +22,7 @@
 
 #include <uv.h>
 
+#include "common/log_rate_limiter.hpp"
 #include "server/server.hpp"
 #include "tls/server_config.hpp"
 #include "uv/accept_limiter.hpp"
@@ -60,6 +62,9 @@ struct UvServerOptions {
 struct AcceptCounters {
   std::uint64_t accepted = 0;
   std::uint64_t rejected = 0;
+  // Accepts that failed, by libuv error name ("ENFILE", "ENOBUFS", ...), plus "fd_limit": connections accepted and
+  // closed at once because the process was within kFdHeadroom descriptors of RLIMIT_NOFILE.
+  std::map<std::string, std::uint64_t> failures;
 };
 
 class UvServer {
@@ -106,8 +111,10 @@ class UvServer {
   UvServer(uv_loop_t* loop, std::unique_ptr<uv_loop_t> own_loop, UvServerOptions options,
            std::unique_ptr<server::Server> core);
 
-  void on_connection(uv_stream_t* listener);
+  void on_connection(uv_stream_t* listener, int status);
   void on_connection_closed(UvConnection* conn);
+  // Counts a failed or refused accept and logs it, at most a few lines per 10 s with the count of the rest.
+  void count_accept_failure(const std::string& reason, Nanos now);
   void close_listeners();
   void maybe_finish();
   void log(server::LogLevel level, const std::string& text) const;
@@ -118,6 +125,10 @@ class UvServer {
   std::unique_ptr<server::Server> core_;
   AcceptLimiter limiter_;
   AcceptCounters accept_counters_;
+  LogRateLimiter accept_failure_log_{5, 10 * server::kSecond};
+  // Connections beyond this are closed at once (reason "fd_limit"): RLIMIT_NOFILE minus a headroom for listeners,
+  // STUN sockets, the loop and files, so that the kernel never answers EMFILE (which libuv handles silently).
+  std::size_t fd_ceiling_ = std::numeric_limits<std::size_t>::max();
 
   // One read buffer for every socket of this server (the core copies what it keeps; libuv runs one read
   // callback at a time), so idle connections hold none; and one for decrypted TLS records.

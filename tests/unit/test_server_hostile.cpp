@@ -366,3 +366,28 @@ TEST_CASE("hostile: a mesh key in either hex case grants mesh rights, as Go comp
   CHECK(!m.closed);
   CHECK(m.of_type(FrameType::PeerPresent).size() == 1);
 }
+
+TEST_CASE("hostile: per-connection log lines are rate-limited, with a summary line", "[server][hostile]") {
+  auto opts = ServerHarness::default_options();
+  std::vector<std::string> lines;
+  opts.log = [&](derp::server::LogLevel, std::string_view line) { lines.emplace_back(line); };
+  ServerHarness h(opts);
+  for (int i = 0; i < 200; ++i) h.connect();
+  std::size_t connected = 0;
+  for (const auto& l : lines) connected += l.find(": connected") != std::string::npos ? 1 : 0;
+  CHECK(connected == derp::server::Server::kConnectionLogBurst);
+  CHECK(lines.size() == derp::server::Server::kConnectionLogBurst);
+
+  // A minute later the next line brings the summary of the flood and says how many lines were left out.
+  h.advance(61 * derp::server::kSecond);
+  lines.clear();
+  h.connect();
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].find("connections in the last 6") == 0);
+  CHECK(lines[0].find("200 DERP handshakes") != std::string::npos);
+  CHECK(lines[0].find(std::to_string(200 - derp::server::Server::kConnectionLogBurst) + " of their log lines left out") !=
+        std::string::npos);
+  CHECK(lines[1] == "(" + std::to_string(200 - derp::server::Server::kConnectionLogBurst) +
+                        " per-connection log lines left out)");
+  CHECK(lines[2].find(": connected") != std::string::npos);
+}
