@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -307,4 +308,43 @@ TEST_CASE("uv tls: a tampered record closes that connection with an alert while 
                                     : 23;  // ChaCha20-Poly1305: 5 + 2 + 16
   CHECK(static_cast<std::uint8_t>(answer[answer.size() - alert_len]) == 21);
   CHECK(relayed_after);
+}
+
+TEST_CASE("uv tls interop: Python's ssl module with a fixed cipher relays DERP frames through our server", "[uv]") {
+  // The script beside this file's folder: __FILE__ as the compiler saw it (absolute, or relative to the test's
+  // working directory), else from the test binary's place (build/<dir>/tests/ in this checkout).
+  std::string script = std::string(__FILE__).substr(0, std::string(__FILE__).rfind("/unit/")) + "/interop/derp_tls_relay.py";
+  if (access(script.c_str(), R_OK) != 0) {
+    char exe[4096] = {};
+    const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    const std::string dir = n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : std::string();
+    script = dir.substr(0, dir.rfind('/')) + "/../../../tests/interop/derp_tls_relay.py";
+  }
+  if (access("/usr/bin/python3", X_OK) != 0 || access(script.c_str(), R_OK) != 0) {
+    WARN("no /usr/bin/python3 or " << script << ": skipped");
+    return;
+  }
+  REQUIRE(sodium_init() >= 0);
+  const std::string cipher = GENERATE(as<std::string>{}, "ECDHE-ECDSA-AES256-GCM-SHA384",
+                                      "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-ECDSA-AES128-GCM-SHA256");
+  CAPTURE(cipher);
+  std::unique_ptr<derp::tls::ServerConfig> tls_config;
+  std::string detail;
+  REQUIRE(derp::tls::ServerConfig::self_signed("127.0.0.1", static_cast<std::int64_t>(std::time(nullptr)),
+                                               &tls_config, &detail) == DERP_OK);
+  auto options = loopback_options();
+  options.tls = tls_config.get();
+  std::unique_ptr<UvServer> server;
+  REQUIRE(UvServer::create(nullptr, std::move(options), &server, &detail) == DERP_OK);
+  REQUIRE(server->listen(&detail) == DERP_OK);
+  const std::uint16_t port = server->tcp_addresses().at(0).port;
+  int status = -1;
+  LoopRunner runner(*server);
+  const bool finished = runner.run([&](LoopRunner&) {
+    const std::string command =
+        "timeout 30 /usr/bin/python3 " + script + " " + std::to_string(port) + " " + cipher + " >/dev/null 2>&1";
+    status = std::system(command.c_str());
+  });
+  CHECK(finished);
+  CHECK(status == 0);
 }
