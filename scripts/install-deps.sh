@@ -4,14 +4,15 @@
 #   scripts/install-deps.sh test    — that, plus Catch2, clang-14 + libFuzzer (sanitizer and fuzz builds), pytest
 #                                     and what building and installing the Python wheel offline needs (pip,
 #                                     setuptools, wheel, venv),
-#                                     abigail-tools (the ABI baseline test) and doxygen (the API reference test)
+#                                     abigail-tools (the ABI baseline test), doxygen (the API reference test),
+#                                     iproute2 and nftables (the NAT lab: scripts/nat-lab.sh)
 # Runs apt-get as root, through sudo when not root, or prints the command to run when neither works.
 set -euo pipefail
 
 profile=${1:-build}
 build_packages=(g++ cmake make pkg-config libuv1-dev libmbedtls-dev libsodium-dev nlohmann-json3-dev libwslay-dev)
 test_packages=(catch2 clang-14 libfuzzer-14-dev libclang-rt-14-dev python3 python3-pytest abigail-tools doxygen
-               python3-pip python3-setuptools python3-wheel python3-venv)
+               python3-pip python3-setuptools python3-wheel python3-venv iproute2 nftables)
 
 case "$profile" in
   build) wanted=("${build_packages[@]}") ;;

@@ -13,8 +13,6 @@ namespace derp::path {
 
 namespace {
 
-// A Ping from a source we have no trusted path to is pinged back at once, at most this often per source.
-constexpr Nanos kPingBackInterval = kSecond;
 
 // magicsock's fake address for "via DERP" (tailcfg.DerpMagicIP).
 constexpr std::uint8_t kDerpMagicIp[4] = {127, 3, 3, 40};
@@ -44,6 +42,7 @@ struct PathCore::Peer {
     derp_addr addr{};
     Nanos last_ping = kNever;      // last Ping we sent it
     Nanos last_got_ping = kNever;  // last Ping we got from it (ping-learned candidates expire 45 s after)
+    Nanos last_ping_back = kNever; // last time a Ping from it made us ping it back at once
     bool from_call_me_maybe = false;
   };
   struct SentPing {
@@ -362,9 +361,15 @@ void PathCore::handle_ping(Peer& peer, const derp_addr* udp_from, const disco::P
   reply.pong.src = *udp_from;  // the Pong is a built-in STUN answer: where we saw the Ping come from
   send_disco_udp(peer, *udp_from, reply);
   ++counters_.pongs_sent;
+  // Its Ping proves the source's NAT lets our packets in right now, whatever our earlier pings met (they may
+  // have arrived before the peer's NAT had a hole for us), so ping it back at once, at most once per
+  // disco_ping_interval per source (two peers therefore cannot bounce pings off each other).
   if (!trusted(peer, now)) {
     Peer::Candidate* c = peer.candidate(*udp_from);
-    if (c && !within(c->last_ping, now, kPingBackInterval)) send_ping(peer, *udp_from, now);
+    if (c && !within(c->last_ping_back, now, options_.disco_ping_interval)) {
+      c->last_ping_back = now;
+      send_ping(peer, *udp_from, now);
+    }
   }
 }
 

@@ -21,8 +21,9 @@
 //     WireGuard drops the duplicate, but a host without replay protection would see it twice).
 //   - A CallMeMaybe is sent with every round that is due, even when the peer has no candidate to ping yet (there
 //     is no control plane handing out endpoints here, so the first CallMeMaybe is how a peer learns any).
-//   - A Ping from a new source, while the peer has no trusted path, starts a round at once (magicsock waits for
-//     its next one), so a peer that only answers traffic also upgrades.
+//   - A Ping, while the peer has no trusted path, is answered with a Ping back to its source at once (at most once
+//     per 5 s per source; magicsock waits for its next round): the Ping proves the hole is open now, and our own
+//     earlier Ping may have been dropped by the peer's NAT before it had one.
 //   - Pings go over UDP only (no DERP-path pings: a Pong over DERP never changes the path anyway).
 //
 // Host loop:
