@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "crypto/sodium_init.hpp"
@@ -140,24 +141,45 @@ void ClientConnection::append_output(Bytes bytes) {
 
 bool ClientConnection::queue_frame(frame::FrameType type, Bytes part1, Bytes part2) {
   const std::size_t payload_len = part1.size() + part2.size();
-  const std::size_t frame_len = frame::kHeaderLen + payload_len;
-  http::WsHeaderBytes ws_header{};
-  http::WsMaskKey mask{};
-  std::size_t ws_header_len = 0;
-  if (ws_) {
-    // Every frame of ours becomes one masked binary message (reference §1.4; RFC 6455 §5.3: a client masks).
-    ws_header_len = ws_->write_binary_header(frame_len, ws_header, &mask);
-    if (ws_header_len == 0) return false;
-  }
+  std::array<std::uint8_t, frame::kHeaderLen> header{};
+  frame::write_header(header.data(), frame::type_byte(type), static_cast<std::uint32_t>(payload_len));
+  const std::array<Bytes, 3> parts = {Bytes(header.data(), header.size()), part1, part2};
+  if (ws_ && !ws_->can_send()) return false;
   std::vector<std::uint8_t>& tail = output_tail();
-  tail.insert(tail.end(), ws_header.begin(), ws_header.begin() + static_cast<std::ptrdiff_t>(ws_header_len));
-  const std::size_t start = tail.size();
-  tail.resize(start + frame_len);
-  std::uint8_t* p = tail.data() + start;
-  frame::write_header(p, frame::type_byte(type), static_cast<std::uint32_t>(payload_len));
-  if (!part1.empty()) std::memcpy(p + frame::kHeaderLen, part1.data(), part1.size());
-  if (!part2.empty()) std::memcpy(p + frame::kHeaderLen + part1.size(), part2.data(), part2.size());
-  if (ws_) http::WebSocketStream::apply_mask(mask, MutableBytes(p, frame_len));
+  if (!ws_) {
+    for (const Bytes part : parts) tail.insert(tail.end(), part.begin(), part.end());
+    return true;
+  }
+  // Over a WebSocket the frame goes out in masked binary messages of at most 16 KiB (derper reads each message
+  // with Go's 32 KiB limit; RFC 6455 §5.3: a client masks), cut where http::split_into_messages says; a frame may
+  // span messages (reference §1.4).
+  const std::size_t frame_len = frame::kHeaderLen + payload_len;
+  const http::WsMessageSplit split = http::split_into_messages(frame_len);
+  tail.reserve(tail.size() + frame_len + ws_->message_overhead(frame_len));
+  std::size_t part = 0;
+  std::size_t part_at = 0;
+  std::size_t len = static_cast<std::size_t>(split.first_len);
+  for (std::uint64_t m = 0; m < split.count; ++m) {
+    http::WsHeaderBytes ws_header{};
+    http::WsMaskKey mask{};
+    const std::size_t header_len = ws_->write_binary_header(len, ws_header, &mask);
+    tail.insert(tail.end(), ws_header.begin(), ws_header.begin() + static_cast<std::ptrdiff_t>(header_len));
+    const std::size_t start = tail.size();
+    // This message's bytes, gathered from the frame header and the two parts.
+    for (std::size_t left = len; left > 0;) {
+      const Bytes from = parts[part].subspan(part_at);
+      const std::size_t take = std::min(left, from.size());
+      tail.insert(tail.end(), from.begin(), from.begin() + static_cast<std::ptrdiff_t>(take));
+      left -= take;
+      part_at += take;
+      if (part_at == parts[part].size()) {
+        ++part;
+        part_at = 0;
+      }
+    }
+    http::WebSocketStream::apply_mask(mask, MutableBytes(tail.data() + start, len));
+    len = http::kWsMaxDataMessage;
+  }
   return true;
 }
 
@@ -238,8 +260,8 @@ int ClientConnection::send_packet(const crypto::NodePublic& destination, Bytes p
   if (phase_ != ClientPhase::Running) return DERP_ERR_NOT_CONNECTED;
   if (payload.size() > frame::kMaxPacketSize) return DERP_ERR_FRAME_TOO_LARGE;
   const std::size_t frame_len = frame::kHeaderLen + frame::kKeyLen + payload.size();
-  // kMaxWsHeaderLen: the worst case of the WebSocket wrapping, so the cap holds on both transports.
-  if (pending_bytes() + frame_len + (ws_ ? http::kMaxWsHeaderLen : 0) > options_.max_pending_output) {
+  // The WebSocket headers count too, so the cap holds on both transports.
+  if (pending_bytes() + frame_len + (ws_ ? ws_->message_overhead(frame_len) : 0) > options_.max_pending_output) {
     counters_.packets_dropped_queue_full++;
     return DERP_ERR_QUEUE_FULL;
   }

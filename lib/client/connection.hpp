@@ -227,8 +227,9 @@ class ClientConnection {
   void remember_recent(Bytes taken);
 
   // connection.cpp: output, timers, closing.
-  // Appends one DERP frame (header + the parts, in order) to the output, wrapped in a masked binary message on a
-  // WebSocket. false when the WebSocket may no longer send data.
+  // Appends one DERP frame (header + the parts, in order) to the output; on a WebSocket in masked binary messages
+  // of at most http::kWsMaxDataMessage bytes (the frame may span several). false when the WebSocket may no longer
+  // send data.
   bool queue_frame(frame::FrameType type, Bytes part1, Bytes part2 = {});
   void append_output(Bytes bytes);
   std::vector<std::uint8_t>& output_tail();

@@ -104,6 +104,14 @@ struct WebSocketStream::WslayCallbacks {
   static int genmask(std::uint8_t*, std::size_t, void*) { return -1; }
 };
 
+WsMessageSplit split_into_messages(std::uint64_t len) {
+  WsMessageSplit split;
+  if (len == 0) return split;
+  split.count = (len + kWsMaxDataMessage - 1) / kWsMaxDataMessage;
+  split.first_len = len - (split.count - 1) * kWsMaxDataMessage;
+  return split;
+}
+
 const char* websocket_state_name(WebSocketState state) {
   switch (state) {
     case WebSocketState::open: return "open";
@@ -388,6 +396,38 @@ int WebSocketStream::append_binary_frame(Bytes payload, std::vector<std::uint8_t
   out->insert(out->end(), payload.begin(), payload.end());
   if (role_ == WebSocketRole::client) apply_mask(key, MutableBytes(out->data() + payload_at, payload.size()));
   return DERP_OK;
+}
+
+Bytes WebSocketStream::full_message_header() {
+  static_assert(kWsMaxDataMessage > 125 && kWsMaxDataMessage <= 0xFFFF, "a 16-bit length: 4-byte header");
+  static const std::array<std::uint8_t, kWsFullMessageHeaderLen> header = [] {
+    std::array<std::uint8_t, kMaxWsHeaderLen> h{};
+    encode_header(kOpBinary, kWsMaxDataMessage, nullptr, h.data());
+    return std::array<std::uint8_t, kWsFullMessageHeaderLen>{h[0], h[1], h[2], h[3]};
+  }();
+  return Bytes(header.data(), header.size());
+}
+
+int WebSocketStream::append_binary_messages(Bytes payload, std::vector<std::uint8_t>* out) const {
+  if (!can_send()) return DERP_ERR_WS_NOT_OPEN;
+  const WsMessageSplit split = split_into_messages(payload.size());
+  out->reserve(out->size() + payload.size() + message_overhead(payload.size()));
+  std::size_t at = 0;
+  std::size_t len = static_cast<std::size_t>(split.first_len);
+  for (std::uint64_t i = 0; i < split.count; ++i) {
+    (void)append_binary_frame(payload.subspan(at, len), out);  // cannot fail: the state was checked above
+    at += len;
+    len = kWsMaxDataMessage;
+  }
+  return DERP_OK;
+}
+
+std::size_t WebSocketStream::message_overhead(std::uint64_t len) const {
+  const WsMessageSplit split = split_into_messages(len);
+  if (split.count == 0) return 0;
+  const std::size_t mask = role_ == WebSocketRole::client ? 4 : 0;
+  const std::size_t first = (split.first_len <= 125 ? 2 : 4) + mask;
+  return first + static_cast<std::size_t>(split.count - 1) * (4 + mask);
 }
 
 void WebSocketStream::consume_control(std::size_t n) {

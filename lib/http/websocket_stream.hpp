@@ -7,6 +7,8 @@
 // held whole. It answers pings (a pong is queued) and the close handshake (our close reply is queued).
 // Output: write_binary_header() puts a frame header in front of bytes the caller already holds (zero copy);
 // pending_control()/consume_control() hand out the pongs and close frames; close() starts a close handshake.
+// Data goes out in binary messages of at most kWsMaxDataMessage bytes (see there): split_into_messages() says how
+// a longer run of bytes is cut, append_binary_messages() is the copying writer that does it.
 //
 // Frame parsing is wslay's low-level frame API (wslay_frame_recv) over the caller's input; see the .cpp for how it
 // is fed so that it never reads ahead. Frame headers are written here: wslay's sender insists on pushing the
@@ -71,6 +73,26 @@ using WsMaskKey = std::array<std::uint8_t, 4>;
 inline constexpr std::size_t kMaxWsControlPayload = 125;
 inline constexpr std::size_t kMaxWsCloseReason = kMaxWsControlPayload - 2;
 
+// The most payload we put in one binary message. Go's WebSocket library (nhooyr.io/websocket, now
+// github.com/coder/websocket, under Tailscale's net/wsconn in derphttp's client and in derper) reads each message
+// with a limit of 32 KiB (it reads 32768 + 1 bytes; a longer message fails with "read limited at 32769 bytes" and
+// close status 1009), while a DERP frame carries up to 64 KiB of packet. Message boundaries mean nothing to DERP
+// (reference §1.4: wsconn turns messages back into a byte stream), so a frame may span messages and 16 KiB
+// keeps every message well inside Go's limit.
+inline constexpr std::size_t kWsMaxDataMessage = 16 * 1024;
+// The unmasked header of a message that long: 0x82, 126, then the 16-bit length.
+inline constexpr std::size_t kWsFullMessageHeaderLen = 4;
+
+// How `len` bytes are cut into binary messages: `count` of them, the first `first_len` bytes long (1 to
+// kWsMaxDataMessage) and every later one exactly kWsMaxDataMessage. The short one goes first so that all the
+// others share one header: a zero-copy writer needs room for just one header of its own per frame.
+// len 0: no message at all.
+struct WsMessageSplit {
+  std::uint64_t count = 0;
+  std::uint64_t first_len = 0;
+};
+WsMessageSplit split_into_messages(std::uint64_t len);
+
 // A non-owning reference to the caller's byte consumer: any callable int(Bytes). It returns DERP_OK to go on, or
 // a negative code to stop feed(), which then returns that code. Never allocates; lives for one feed() call.
 class ByteSink {
@@ -129,9 +151,23 @@ class WebSocketStream {
   // masked in pieces. Masking twice unmasks.
   static void apply_mask(const WsMaskKey& key, MutableBytes data, std::uint64_t offset = 0);
 
+  // Server role: the 4-byte header of a binary message of exactly kWsMaxDataMessage bytes. It is the same for
+  // every such message, so a zero-copy writer points at it (static storage) between the pieces of a long frame
+  // instead of writing it inside the frame's bytes. Only valid behind a first message write_binary_header()
+  // accepted: it does not check state().
+  static Bytes full_message_header();
+
   // The copying path: appends one whole binary frame carrying payload (masked in client role) to out.
   // DERP_OK, or DERP_ERR_WS_NOT_OPEN when state() is not open.
   int append_binary_frame(Bytes payload, std::vector<std::uint8_t>* out) const;
+
+  // The copying path the way DERP data is written: payload as split_into_messages() cuts it, one binary frame
+  // per message (each masked with its own key in client role), appended to out. DERP_OK, or
+  // DERP_ERR_WS_NOT_OPEN when state() is not open (nothing appended).
+  int append_binary_messages(Bytes payload, std::vector<std::uint8_t>* out) const;
+
+  // The bytes of WebSocket headers append_binary_messages() adds to len bytes of payload in this role.
+  std::size_t message_overhead(std::uint64_t len) const;
 
   // Control frames to send (pongs, the close frame), whole frames back to back. Write them only between data
   // frames, never inside one (§5.4: control frames may come between fragments, not within a frame's bytes).

@@ -129,13 +129,35 @@ void Connection::queue_websocket_control() {
   if (queue_bytes(control, /*raw=*/true)) ws_->consume_control(control.size());
 }
 
+std::size_t Connection::item_views(const OutItem& item, std::span<Bytes> views) {
+  std::size_t n = 0;
+  std::size_t skip = item.offset;  // pieces already written are skipped, the piece in progress is cut
+  auto add = [&](const std::uint8_t* piece, std::size_t len) {
+    if (skip >= len) {
+      skip -= len;
+    } else if (n < views.size()) {
+      views[n++] = Bytes(piece + skip, len - skip);
+      skip = 0;
+    }
+  };
+  add(item.start(), item.prefix + item.first_piece());
+  const Bytes header = http::WebSocketStream::full_message_header();
+  const std::uint8_t* next = item.buffer->data() + item.first_piece();
+  for (std::uint32_t m = 0; m < item.later_messages() && n < views.size(); ++m) {
+    add(header.data(), header.size());
+    add(next, http::kWsMaxDataMessage);
+    next += http::kWsMaxDataMessage;
+  }
+  return n;
+}
+
 std::size_t Connection::output(std::span<Bytes> views) const {
   std::size_t n = 0;
-  for (std::size_t i = out_head_; i < out_.size() && n < views.size(); ++i, ++n) {
-    const OutItem& item = out_[i];
-    views[n] = Bytes(item.start() + item.offset, item.total() - item.offset);
+  std::size_t items = 0;
+  for (std::size_t i = out_head_; i < out_.size() && n < views.size(); ++i, ++items) {
+    n += item_views(out_[i], views.subspan(n));
   }
-  pinned_ = n;
+  pinned_ = items;  // the last one may be only partly handed out; it is pinned all the same
   return n;
 }
 
@@ -264,9 +286,12 @@ bool Connection::queue_control_frame(frame::FrameType type, Bytes payload) {
 void Connection::push_output(OutBuffer* buffer, OutKind kind, bool raw) {
   std::uint8_t prefix = 0;
   if (websocket_ && !raw) {
-    // Each frame becomes one binary message; its header goes into the headroom, so the frame is not copied.
+    // The frame goes out in binary messages of at most 16 KiB (Go's reader refuses messages over 32 KiB): the
+    // first message's header goes into the headroom, the later ones share a static header (see OutItem), so the
+    // frame is not copied.
     http::WsHeaderBytes header{};
-    prefix = static_cast<std::uint8_t>(ws_->write_binary_header(buffer->size, header));
+    const http::WsMessageSplit split = http::split_into_messages(buffer->size);
+    prefix = static_cast<std::uint8_t>(ws_->write_binary_header(split.first_len, header));
     if (prefix == 0) {  // the WebSocket is closing: no more data may follow
       server_.pool_.give(buffer);
       return;
@@ -275,8 +300,9 @@ void Connection::push_output(OutBuffer* buffer, OutKind kind, bool raw) {
   }
   if (out_bytes_ == 0) output_stalled_since_ = server_.now_;
   out_.push_back(OutItem{buffer, 0, kind, prefix});
-  out_bytes_ += buffer->size + prefix;
-  server_.counters_.queued_bytes += buffer->size + prefix;
+  const std::uint32_t total = out_.back().total();
+  out_bytes_ += total;
+  server_.counters_.queued_bytes += total;
 }
 
 void Connection::queue_packet(OutBuffer* buffer, PacketKind kind) {

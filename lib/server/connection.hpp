@@ -104,12 +104,26 @@ class Connection {
   enum class OutKind : std::uint8_t { control, disco, other, pong };
   struct OutItem {
     OutBuffer* buffer;
-    std::uint32_t offset;  // bytes of this item already written, prefix included
+    std::uint32_t offset;  // bytes of this item already written, WebSocket headers included
     OutKind kind;
-    std::uint8_t prefix;   // a WebSocket frame header written in the buffer's headroom, in front of data()
-    std::uint32_t total() const { return buffer->size + prefix; }
+    std::uint8_t prefix;   // the header of the frame's first WebSocket message, in the buffer's headroom
+    // On a WebSocket a frame longer than http::kWsMaxDataMessage goes out as several binary messages
+    // (http::split_into_messages): the first, short one is prefix + the frame's first bytes; each later one is
+    // the shared header WebSocketStream::full_message_header() (static storage) and the next 16 KiB of the
+    // buffer. So the frame is still never copied. Raw items (prefix 0) are one piece.
+    std::uint32_t later_messages() const {
+      return prefix == 0 ? 0 : (buffer->size - 1) / static_cast<std::uint32_t>(http::kWsMaxDataMessage);
+    }
+    std::uint32_t first_piece() const {
+      return buffer->size - later_messages() * static_cast<std::uint32_t>(http::kWsMaxDataMessage);
+    }
+    std::uint32_t total() const {
+      return buffer->size + prefix + later_messages() * static_cast<std::uint32_t>(http::kWsFullMessageHeaderLen);
+    }
     const std::uint8_t* start() const { return buffer->data() - prefix; }
   };
+  // Fills views with the pieces of item from its offset on; returns how many.
+  static std::size_t item_views(const OutItem& item, std::span<Bytes> views);
 
   Connection(Server& server, std::uint64_t id, const derp_addr& remote, Nanos now, Nanos keepalive_jitter);
 
@@ -141,7 +155,8 @@ class Connection {
                            bool head_only, bool keep_alive);
   // Takes ownership of a buffer holding one whole RecvPacket frame; applies the queue limits and drop policy.
   void queue_packet(OutBuffer* buffer, PacketKind kind);
-  // raw: the bytes go out as they are; otherwise, on a WebSocket connection, they are wrapped in a binary message.
+  // raw: the bytes go out as they are; otherwise, on a WebSocket connection, they are wrapped in binary messages
+  // of at most http::kWsMaxDataMessage bytes (see OutItem).
   void push_output(OutBuffer* buffer, OutKind kind, bool raw = false);
   void drop_queued(std::size_t index, DropReason reason);
   void release_output(DropReason reason_for_packets);

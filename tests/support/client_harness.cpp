@@ -103,8 +103,9 @@ server::ServerOptions ClientWorld::default_server_options() {
 ClientWorld::ClientWorld(server::ServerOptions options)
     : server_(std::make_unique<server::Server>(std::move(options))) {}
 
-Link& ClientWorld::dial(client::ClientOptions options) {
+Link& ClientWorld::dial(client::ClientOptions options, bool record_wire) {
   auto link = std::make_unique<Link>();
+  link->record_wire = record_wire;
   const int rc = client::ClientConnection::create(options, &link->events, now_, &link->client);
   if (rc != DERP_OK) throw std::runtime_error(std::string("create: ") + derp_strerror(rc));
   derp_addr remote{};
@@ -132,6 +133,7 @@ bool ClientWorld::move(Link& link) {
     const ByteVec copy(out.begin(), out.end());  // the server may make the client queue more meanwhile
     c.output_written(copy.size(), now_);
     link.bytes_to_server += copy.size();
+    if (link.record_wire) link.wire_to_server.insert(link.wire_to_server.end(), copy.begin(), copy.end());
     link.server_conn->receive(Bytes(copy), now_);
     moved = true;
   }
@@ -144,6 +146,7 @@ bool ClientWorld::move(Link& link) {
       for (std::size_t i = 0; i < n; ++i) bytes.insert(bytes.end(), views[i].begin(), views[i].end());
       link.server_conn->output_written(bytes.size(), now_);
       link.bytes_to_client += bytes.size();
+      if (link.record_wire) link.wire_to_client.insert(link.wire_to_client.end(), bytes.begin(), bytes.end());
       c.receive(Bytes(bytes), now_);
       moved = true;
     }

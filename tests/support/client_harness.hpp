@@ -80,6 +80,10 @@ struct Link {
   bool eof_delivered = false;
   std::size_t bytes_to_server = 0;
   std::size_t bytes_to_client = 0;
+  // When set, every byte moved is also kept here, in order (for tests that judge the wire itself).
+  bool record_wire = false;
+  ByteVec wire_to_server;
+  ByteVec wire_to_client;
 };
 
 // Our server core and any number of client cores, connected by in-memory pipes.
@@ -91,8 +95,9 @@ class ClientWorld {
   server::Server& server() { return *server_; }
   Nanos now() const { return now_; }
 
-  // A client with these options dialled the server; the world pumps until nothing moves.
-  Link& dial(client::ClientOptions options);
+  // A client with these options dialled the server; the world pumps until nothing moves. record_wire: keep
+  // every byte of this link from the first one (Link::wire_to_*).
+  Link& dial(client::ClientOptions options, bool record_wire = false);
   Link& dial(std::uint8_t key_seed);
 
   // Moves bytes both ways until quiet; a side that closed makes the other see EOF.

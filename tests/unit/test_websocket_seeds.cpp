@@ -74,6 +74,18 @@ std::map<std::string, ByteVector> seed_streams() {
     seeds["length_forms"] = wire;
   }
   {
+    // How our writers send a DERP frame over 16 KiB (Go reads at most 32 KiB per message): a short first message,
+    // then full 16 KiB ones, the frame spanning them. Cut short after the second header, to keep the seed small.
+    WebSocketStream client(WebSocketRole::client);
+    ByteVector frame = {0x04, 0x00, 0x00, 0x40, 0x30};  // SendPacket: key + 16400 bytes
+    const ByteVector body = pattern(32 + 16400, 0x21);
+    frame.insert(frame.end(), body.begin(), body.end());
+    ByteVector wire;
+    REQUIRE(client.append_binary_messages(Bytes(frame), &wire) == DERP_OK);
+    wire.resize(600);
+    seeds["derp_frame_spanning_16k_messages"] = wire;
+  }
+  {
     // A ping, answered by the client's encoder with a pong; then the client going away with a reason.
     WebSocketStream client(WebSocketRole::client);
     RawFrame ping;
@@ -133,7 +145,7 @@ TEST_CASE("websocket seeds: write the fuzz corpus", "[.][websocket-seeds]") {
 TEST_CASE("websocket seeds: each seed reads on a server as intended", "[websocket]") {
   const std::map<std::string, int> expected = {
       {"session_close_1000", 1},           {"derp_split_across_messages", 0}, {"length_forms", 0},
-      {"pong_then_going_away", 1},         {"fragmented_with_ping", 0},
+      {"pong_then_going_away", 1},         {"fragmented_with_ping", 0}, {"derp_frame_spanning_16k_messages", 0},
       {"text_message", DERP_ERR_WS_TEXT_MESSAGE}, {"close_4000_reason", DERP_ERR_WS_CLOSED},
   };
   const auto seeds = seed_streams();
