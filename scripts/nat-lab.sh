@@ -7,7 +7,9 @@
 #   hard     behind `masquerade fully-random` (a new public port per destination; Linux filters by endpoint)
 #   blocked  behind `masquerade`, and the router drops every UDP datagram
 # and the case `cut`: easy-easy, 60 packets; 4 s in, router A drops UDP to and from site B (STUN still works), 12 s in
-# the rule goes: the path must go direct → derp (within magicsock's trust window) → direct, replies continuing.
+# the rule goes: the path must go direct → derp (within magicsock's trust window) → direct, replies continuing;
+# and the case `netcheck`: stun-probe --derpmap (two regions, two server IPs) behind each NAT kind: the hard-NAT
+# answer (mapping varies by destination IP) must be false behind easy and true behind hard.
 # For each case alice (site A) sends bob (site B) 20 packets, 250 ms apart from the first second, and bob echoes
 # them; every reply must come back, and the path must end direct (easy-easy, easy-none, hard-none) or stay on
 # DERP (hard-hard, easy-hard, blocked-*). Exit 0 when every case held; 1 when one did not; and 0 with a line
@@ -23,7 +25,7 @@ bin=${1:?usage: nat-lab.sh BIN_DIR [CASE ...]}
 shift
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=(easy-easy easy-none none-easy hard-none none-hard hard-hard easy-hard hard-easy
-                                  blocked-easy none-blocked cut)
+                                  blocked-easy none-blocked cut netcheck)
 
 skip() { echo "DERP-SKIPPED: NAT lab: $*"; exit 0; }
 [ "$(id -u)" = 0 ] || skip "needs root to create network namespaces"
@@ -117,6 +119,41 @@ nat_rules() {
   nsx "$ns" conntrack -F >/dev/null 2>&1 || true
 }
 
+# The netcheck case: a second derper on 192.0.2.2, a DERPMap with both, stun-probe behind easy then hard.
+run_netcheck() {
+  nsx "$inet" ip addr add 192.0.2.2/32 dev lo
+  nsx "$inet" "$bin/derper" -dev -a 192.0.2.2:0 -stun-port 0 >"$work/derper2.log" 2>&1 &
+  pids+=($!)
+  local d2="" s2=""
+  for _ in $(seq 100); do
+    d2=$(sed -n 's/.*listening on 192\.0\.2\.2:\([0-9]*\).*/\1/p' "$work/derper2.log" | head -n1)
+    s2=$(sed -n 's/.*STUN on UDP [^:]*:\([0-9]*\).*/\1/p' "$work/derper2.log" | head -n1)
+    [ -n "$d2" ] && [ -n "$s2" ] && break
+    sleep 0.1
+  done
+  cat >"$work/map.json" <<JSON
+{"Regions":{
+ "901":{"RegionID":901,"RegionCode":"one","RegionName":"one","Nodes":[{"Name":"901a","RegionID":901,
+   "HostName":"192.0.2.1","IPv4":"192.0.2.1","IPv6":"none","STUNPort":$stun_port,"DERPPort":$derp_port}]},
+ "902":{"RegionID":902,"RegionCode":"two","RegionName":"two","Nodes":[{"Name":"902a","RegionID":902,
+   "HostName":"192.0.2.2","IPv4":"192.0.2.2","IPv6":"none","STUNPort":$s2,"DERPPort":$d2}]}}}
+JSON
+  local kind want got
+  for kind in easy hard; do
+    nat_rules "$ra" "$kind" "$p-ai"
+    want=false
+    [ "$kind" = hard ] && want=true
+    got=$(nsx "$la" "$bin/stun-probe" --derpmap "$work/map.json" --json --timeout 3 2>/dev/null |
+          sed -n 's/.*"mapping_varies_by_dest_ip":\([a-z]*\).*/\1/p')
+    if [ "$got" = "$want" ]; then
+      printf "   %-13s behind %s NAT: hard NAT = %s, as expected\n" netcheck "$kind" "$got"
+    else
+      printf "   %-13s FAILED behind %s NAT: hard NAT = %s, expected %s\n" netcheck "$kind" "${got:-no answer}" "$want"
+      failed=$((failed + 1))
+    fi
+  done
+}
+
 # The cut case: easy-easy with router A dropping UDP between the sites from 4 s to 12 s.
 run_cut() {
   nat_rules "$ra" easy "$p-ai"
@@ -161,6 +198,10 @@ failed=0
 for c in "${cases[@]}"; do
   if [ "$c" = cut ]; then
     run_cut
+    continue
+  fi
+  if [ "$c" = netcheck ]; then
+    run_netcheck
     continue
   fi
   ka=${c%-*} kb=${c#*-}
