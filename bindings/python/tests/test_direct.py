@@ -44,6 +44,3 @@ def test_direct_upgrade_on_loopback():
                 _drain(cb, got_b)
             assert got_b[-1] == (b"last", "direct")
 
-
-def test_path_changed_event_type_exists():
-    assert derp.EventType.PATH_CHANGED == 11
