@@ -253,16 +253,8 @@ void PathCore::receive_udp(const derp_addr& raw_from, Bytes d, Nanos now) {
       ++counters_.disco_unknown_sender;
       return;
     }
-    if (disco::open(peer->disco_shared, d, &scratch_) != DERP_OK) {
-      ++counters_.disco_open_failed;
-      return;
-    }
     disco::Message m;
-    if (disco::parse(scratch_, &m) != DERP_OK) {
-      ++counters_.disco_parse_failed;
-      return;
-    }
-    handle_disco(*peer, &from, m, now);
+    if (open_disco(*peer, d, &m)) handle_disco(*peer, &from, m, now);
     return;
   }
   Peer* peer = peer_for_source(from);
@@ -302,16 +294,8 @@ void PathCore::receive_derp(const crypto::NodePublic& src, Bytes payload, Nanos 
       ++counters_.disco_wrong_transport;
       return;
     }
-    if (disco::open(peer->disco_shared, payload, &scratch_) != DERP_OK) {
-      ++counters_.disco_open_failed;
-      return;
-    }
     disco::Message m;
-    if (disco::parse(scratch_, &m) != DERP_OK) {
-      ++counters_.disco_parse_failed;
-      return;
-    }
-    handle_disco(*peer, nullptr, m, now);
+    if (open_disco(*peer, payload, &m)) handle_disco(*peer, nullptr, m, now);
     return;
   }
   if (is_announcement(payload)) {
@@ -329,6 +313,19 @@ void PathCore::receive_derp(const crypto::NodePublic& src, Bytes payload, Nanos 
   e.data.assign(payload.begin(), payload.end());
   ++counters_.data_received_derp;
   push_event(std::move(e));
+}
+
+// Opens a disco packet from `peer` and parses its message; a failure is counted and the packet dropped.
+bool PathCore::open_disco(Peer& peer, Bytes packet, disco::Message* m) {
+  if (disco::open(peer.disco_shared, packet, &scratch_) != DERP_OK) {
+    ++counters_.disco_open_failed;
+    return false;
+  }
+  if (disco::parse(scratch_, m) != DERP_OK) {
+    ++counters_.disco_parse_failed;
+    return false;
+  }
+  return true;
 }
 
 void PathCore::handle_disco(Peer& peer, const derp_addr* udp_from, const disco::Message& m, Nanos now) {

@@ -143,6 +143,7 @@ class PathCore {
   Peer* find_by_disco(const crypto::NodePublic& disco);
   Peer* peer_for_source(const derp_addr& from);
 
+  bool open_disco(Peer& peer, Bytes packet, disco::Message* m);
   void handle_disco(Peer& peer, const derp_addr* udp_from, const disco::Message& m, Nanos now);
   void handle_ping(Peer& peer, const derp_addr* udp_from, const disco::Ping& ping, Nanos now);
   void handle_pong(Peer& peer, const derp_addr* udp_from, const disco::Pong& pong, Nanos now);
