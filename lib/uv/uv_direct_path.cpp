@@ -23,8 +23,6 @@ void random_bytes(MutableBytes out) {
   randombytes_buf(out.data(), out.size());
 }
 
-bool is_loopback_v4(const derp_addr& a) { return a.family == DERP_AF_INET && a.ip[0] == 127; }
-
 }  // namespace
 
 UvDirectPath::UvDirectPath(uv_loop_t* loop, UvDirectOptions options, Host host)
@@ -34,13 +32,21 @@ int UvDirectPath::create(uv_loop_t* loop, const UvDirectOptions& options, const 
                          const crypto::NodePrivate& node_private, Host host, std::unique_ptr<UvDirectPath>* out,
                          std::string* detail) {
   std::unique_ptr<UvDirectPath> d(new UvDirectPath(loop, options, std::move(host)));
-  d->stun_server_ = stun_server;
   crypto::NodePrivate disco = options.disco_private;
   if (disco.is_zero()) {
     if (const int rc = crypto::generate_private(&disco); rc != DERP_OK) return rc;
   }
   d->core_ = std::make_unique<path::PathCore>(node_private, disco, options.path, random_bytes);
-  if (const int rc = d->bind(detail); rc != DERP_OK) return rc;
+  if (const int rc = d->bind_all(detail); rc != DERP_OK) return rc;
+  if (stun_server) {
+    // STUN goes from the socket of the server's family: the mapping it reports is that socket's.
+    Socket* s = d->socket_for(stun_server->family);
+    if (s->open()) {
+      s->stun_server = stun_server;
+    } else if (d->host_.log) {
+      d->host_.log("direct: no UDP socket of the STUN server's family: " + format_addr(*stun_server));
+    }
+  }
   if (d->core_timer_.init(loop) != 0 || d->stun_timer_.init(loop) != 0) {
     *detail = "cannot create the direct path's timers";
     d->close();
@@ -54,41 +60,79 @@ int UvDirectPath::create(uv_loop_t* loop, const UvDirectOptions& options, const 
 
 UvDirectPath::~UvDirectPath() { close(); }
 
-int UvDirectPath::bind(std::string* detail) {
+const derp_addr* UvDirectPath::bound(std::uint8_t family) const {
+  const Socket& s = family == DERP_AF_INET6 ? v6_ : v4_;
+  return s.open() ? &s.bound : nullptr;
+}
+
+int UvDirectPath::bind_all(std::string* detail) {
   ListenAddress where;
   if (parse_listen_address(options_.udp_bind, &where) != DERP_OK) {
     *detail = "--udp-bind is not ip:port: " + options_.udp_bind;
     return DERP_ERR_ADDRESS;
   }
-  derp_addr addr = where.any_host ? wildcard(DERP_AF_INET, where.addr.port) : where.addr;
-  if (addr.family != DERP_AF_INET) {
-    *detail = "the direct path is IPv4 only for now: " + options_.udp_bind;
-    return DERP_ERR_ADDRESS;
+  const derp_addr first = where.any_host ? wildcard(DERP_AF_INET, where.addr.port) : where.addr;
+  const bool v4_wildcard = first.family == DERP_AF_INET && std::memcmp(first.ip, "\0\0\0\0", 4) == 0;
+  if (const int rc = bind(first.family == DERP_AF_INET6 ? &v6_ : &v4_, first, detail); rc != DERP_OK) return rc;
+  if (first.family == DERP_AF_INET6 || options_.udp_bind6 == "off") return DERP_OK;
+  if (!options_.udp_bind6.empty()) {
+    ListenAddress six;
+    if (parse_listen_address(options_.udp_bind6, &six) != DERP_OK ||
+        (!six.any_host && six.addr.family != DERP_AF_INET6)) {
+      *detail = "the IPv6 UDP bind is not [ipv6]:port: " + options_.udp_bind6;
+      close();
+      return DERP_ERR_ADDRESS;
+    }
+    const int rc = bind(&v6_, six.any_host ? wildcard(DERP_AF_INET6, six.addr.port) : six.addr, detail);
+    if (rc != DERP_OK) close();
+    return rc;
   }
-  udp_ = new uv_udp_t{};
-  if (uv_udp_init(loop_, udp_) != 0) {
-    delete udp_;
-    udp_ = nullptr;
+  if (v4_wildcard) {
+    // Implicit "[::]:0": a host without IPv6 runs on IPv4 alone.
+    std::string why;
+    if (bind(&v6_, wildcard(DERP_AF_INET6, 0), &why) != DERP_OK && host_.log) {
+      host_.log("direct: IPv4 only (" + why + ")");
+    }
+  }
+  return DERP_OK;
+}
+
+int UvDirectPath::bind(Socket* s, const derp_addr& addr, std::string* detail) {
+  s->owner = this;
+  s->udp = new uv_udp_t{};
+  if (uv_udp_init(loop_, s->udp) != 0) {
+    delete s->udp;
+    s->udp = nullptr;
     *detail = "uv_udp_init failed";
     return DERP_ERR_UV_LOOP;
   }
-  udp_->data = this;
+  s->udp->data = s;
   sockaddr_storage ss{};
   to_sockaddr(addr, &ss);
-  if (const int rc = uv_udp_bind(udp_, reinterpret_cast<const sockaddr*>(&ss), 0); rc != 0) {
-    *detail = "cannot bind UDP " + options_.udp_bind + ": " + uv_strerror(rc);
-    close();
+  // IPV6ONLY: IPv4 has its own socket; a dual-stack one would take the IPv4 port space too.
+  const unsigned flags = addr.family == DERP_AF_INET6 ? UV_UDP_IPV6ONLY : 0;
+  if (const int rc = uv_udp_bind(s->udp, reinterpret_cast<const sockaddr*>(&ss), flags); rc != 0) {
+    *detail = "cannot bind UDP " + format_addr(addr) + ": " + uv_strerror(rc);
+    close_socket(s);
     return DERP_ERR_UV_LISTEN;
   }
   int len = sizeof ss;
-  uv_udp_getsockname(udp_, reinterpret_cast<sockaddr*>(&ss), &len);
-  bound_ = from_sockaddr(reinterpret_cast<const sockaddr*>(&ss));
-  if (const int rc = uv_udp_recv_start(udp_, on_alloc, on_recv); rc != 0) {
+  uv_udp_getsockname(s->udp, reinterpret_cast<sockaddr*>(&ss), &len);
+  s->bound = from_sockaddr(reinterpret_cast<const sockaddr*>(&ss));
+  if (const int rc = uv_udp_recv_start(s->udp, on_alloc, on_recv); rc != 0) {
     *detail = std::string("uv_udp_recv_start: ") + uv_strerror(rc);
-    close();
+    close_socket(s);
     return DERP_ERR_UV_LISTEN;
   }
   return DERP_OK;
+}
+
+void UvDirectPath::close_socket(Socket* s) {
+  if (s->udp == nullptr) return;
+  s->udp->data = nullptr;
+  uv_udp_recv_stop(s->udp);
+  uv_close(reinterpret_cast<uv_handle_t*>(s->udp), [](uv_handle_t* h) { delete reinterpret_cast<uv_udp_t*>(h); });
+  s->udp = nullptr;
 }
 
 void UvDirectPath::close() {
@@ -96,12 +140,8 @@ void UvDirectPath::close() {
   closed_ = true;
   core_timer_.close();
   stun_timer_.close();
-  if (udp_ != nullptr) {
-    udp_->data = nullptr;
-    uv_udp_recv_stop(udp_);
-    uv_close(reinterpret_cast<uv_handle_t*>(udp_), [](uv_handle_t* h) { delete reinterpret_cast<uv_udp_t*>(h); });
-    udp_ = nullptr;
-  }
+  close_socket(&v4_);
+  close_socket(&v6_);
 }
 
 int UvDirectPath::send(const crypto::NodePublic& peer, Bytes payload) {
@@ -128,11 +168,16 @@ void UvDirectPath::flush() {
   if (closed_) return;
   path::UdpOut u;
   while (core_->take_udp(&u)) {
+    Socket* s = socket_for(u.to.family);
+    if (!s->open() || (u.to.family != DERP_AF_INET && u.to.family != DERP_AF_INET6)) {
+      ++udp_send_failures_;  // no socket of that family (e.g. an IPv6 candidate on an IPv4-only host)
+      continue;
+    }
     sockaddr_storage ss{};
     to_sockaddr(u.to, &ss);
     uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(u.bytes.data()), static_cast<unsigned>(u.bytes.size()));
     // try_send: no allocation and no callback; a full socket buffer drops the datagram, as UDP may anyway.
-    if (uv_udp_try_send(udp_, &buf, 1, reinterpret_cast<const sockaddr*>(&ss)) < 0) ++udp_send_failures_;
+    if (uv_udp_try_send(s->udp, &buf, 1, reinterpret_cast<const sockaddr*>(&ss)) < 0) ++udp_send_failures_;
   }
   path::DerpOut d;
   while (core_->take_derp(&d)) {
@@ -166,18 +211,9 @@ void UvDirectPath::arm() {
 void UvDirectPath::send_stun() {
   if (closed_) return;
   Nanos next = options_.stun_retry;
-  if (stun_server_) {
-    random_bytes(MutableBytes(stun_txid_.data(), stun_txid_.size()));
-    std::uint8_t req[stun::kTailscaleRequestSize];
-    std::size_t len = 0;
-    stun::build_tailscale_request(stun_txid_, MutableBytes(req, sizeof req), &len);
-    sockaddr_storage ss{};
-    to_sockaddr(*stun_server_, &ss);
-    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(req), static_cast<unsigned>(len));
-    if (uv_udp_try_send(udp_, &buf, 1, reinterpret_cast<const sockaddr*>(&ss)) < 0) ++udp_send_failures_;
-    stun_outstanding_ = true;
-  }
-  if (stun_public_ || !stun_server_) {
+  send_stun(&v4_);
+  send_stun(&v6_);
+  if (any_stun_answer() || !any_stun_server()) {
     std::uint32_t spread = 0;
     random_bytes(MutableBytes(reinterpret_cast<std::uint8_t*>(&spread), sizeof spread));
     const Nanos range = options_.stun_refresh_max - options_.stun_refresh_min;
@@ -187,26 +223,62 @@ void UvDirectPath::send_stun() {
   stun_timer_.start(next / kMillisecond, [this] { send_stun(); });
 }
 
+void UvDirectPath::send_stun(Socket* s) {
+  if (!s->open() || !s->stun_server) return;
+  random_bytes(MutableBytes(s->stun_txid.data(), s->stun_txid.size()));
+  std::uint8_t req[stun::kTailscaleRequestSize];
+  std::size_t len = 0;
+  stun::build_tailscale_request(s->stun_txid, MutableBytes(req, sizeof req), &len);
+  sockaddr_storage ss{};
+  to_sockaddr(*s->stun_server, &ss);
+  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(req), static_cast<unsigned>(len));
+  if (uv_udp_try_send(s->udp, &buf, 1, reinterpret_cast<const sockaddr*>(&ss)) < 0) ++udp_send_failures_;
+  s->stun_outstanding = true;
+}
+
+namespace {
+
+bool is_zero_ip(const derp_addr& a) {
+  static const std::uint8_t kZero[16] = {};
+  return std::memcmp(a.ip, kZero, a.family == DERP_AF_INET6 ? 16 : 4) == 0;
+}
+
+bool is_loopback(const derp_addr& a) {
+  static const std::uint8_t kV6Loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return a.family == DERP_AF_INET ? a.ip[0] == 127 : std::memcmp(a.ip, kV6Loopback, 16) == 0;
+}
+
+// fe80::/10: needs a scope id to be reached, which no candidate carries.
+bool is_link_local_v6(const derp_addr& a) { return a.ip[0] == 0xfe && (a.ip[1] & 0xc0) == 0x80; }
+
+}  // namespace
+
 void UvDirectPath::refresh_endpoints() {
   std::vector<derp_addr> endpoints;
-  if (stun_public_) endpoints.push_back(*stun_public_);
-  const bool bound_any = bound_.family == DERP_AF_INET && std::memcmp(bound_.ip, "\0\0\0\0", 4) == 0;
   std::vector<derp_addr> loopback;
-  if (!bound_any) {
-    (is_loopback_v4(bound_) ? loopback : endpoints).push_back(bound_);
-  } else {
-    uv_interface_address_t* ifs = nullptr;
-    int count = 0;
-    if (uv_interface_addresses(&ifs, &count) == 0) {
-      for (int i = 0; i < count; ++i) {
-        if (ifs[i].address.address4.sin_family != AF_INET) continue;
-        derp_addr a = from_sockaddr(reinterpret_cast<const sockaddr*>(&ifs[i].address.address4));
-        a.port = bound_.port;
-        (ifs[i].is_internal ? loopback : endpoints).push_back(a);
-      }
-      uv_free_interface_addresses(ifs, count);
+  for (const Socket* s : {&v4_, &v6_}) {
+    if (s->open() && s->stun_public) endpoints.push_back(*s->stun_public);
+  }
+  uv_interface_address_t* ifs = nullptr;
+  int count = 0;
+  const bool listed = uv_interface_addresses(&ifs, &count) == 0;
+  for (const Socket* s : {&v4_, &v6_}) {
+    if (!s->open()) continue;
+    if (!is_zero_ip(s->bound)) {
+      (is_loopback(s->bound) ? loopback : endpoints).push_back(s->bound);
+      continue;
+    }
+    const int af = s->bound.family == DERP_AF_INET6 ? AF_INET6 : AF_INET;
+    for (int i = 0; listed && i < count; ++i) {
+      if (ifs[i].address.address4.sin_family != af) continue;
+      derp_addr a = from_sockaddr(reinterpret_cast<const sockaddr*>(&ifs[i].address));
+      if (a.family != s->bound.family) continue;  // an IPv4-mapped address on the IPv6 list
+      if (a.family == DERP_AF_INET6 && is_link_local_v6(a)) continue;
+      a.port = s->bound.port;
+      (ifs[i].is_internal || is_loopback(a) ? loopback : endpoints).push_back(a);
     }
   }
+  if (listed) uv_free_interface_addresses(ifs, count);
   // magicsock uses loopback only when nothing else exists.
   if (endpoints.empty()) endpoints = loopback;
   core_->set_local_endpoints(endpoints, monotonic_now());
@@ -214,32 +286,33 @@ void UvDirectPath::refresh_endpoints() {
 }
 
 void UvDirectPath::on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
-  auto* self = static_cast<UvDirectPath*>(handle->data);
-  if (self == nullptr) {
+  auto* s = static_cast<Socket*>(handle->data);
+  if (s == nullptr) {
     *buf = uv_buf_init(nullptr, 0);
     return;
   }
+  UvDirectPath* self = s->owner;
   *buf = uv_buf_init(reinterpret_cast<char*>(self->read_buffer_.data()),
                      static_cast<unsigned>(self->read_buffer_.size()));
 }
 
 void UvDirectPath::on_recv(uv_udp_t* udp, ssize_t nread, const uv_buf_t* buf, const sockaddr* from, unsigned flags) {
-  auto* self = static_cast<UvDirectPath*>(udp->data);
-  if (self == nullptr || nread <= 0 || from == nullptr || (flags & UV_UDP_PARTIAL) != 0) return;
-  self->received(Bytes(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
+  auto* s = static_cast<Socket*>(udp->data);
+  if (s == nullptr || nread <= 0 || from == nullptr || (flags & UV_UDP_PARTIAL) != 0) return;
+  s->owner->received(s, Bytes(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
                  from_sockaddr(from));
 }
 
-void UvDirectPath::received(Bytes datagram, const derp_addr& from) {
+void UvDirectPath::received(Socket* s, Bytes datagram, const derp_addr& from) {
   // magicsock's demultiplexer (§3): STUN first (ours to the STUN server), then disco and data for the core.
   if (stun::is_stun(datagram)) {
     stun::BindingResult r;
-    if (stun_outstanding_ && stun::parse_binding_response(datagram, &r) == DERP_OK &&
-        r.transaction_id == stun_txid_ && r.address.family == DERP_AF_INET) {
-      stun_outstanding_ = false;
-      const bool first = !stun_public_;
-      const bool changed = !stun_public_ || !derp::operator==(*stun_public_, r.address);
-      stun_public_ = r.address;
+    if (s->stun_outstanding && stun::parse_binding_response(datagram, &r) == DERP_OK &&
+        r.transaction_id == s->stun_txid && r.address.family == s->bound.family) {
+      s->stun_outstanding = false;
+      const bool first = !any_stun_answer();
+      const bool changed = !s->stun_public || !derp::operator==(*s->stun_public, r.address);
+      s->stun_public = r.address;
       if (changed) {
         if (host_.log) host_.log("direct: public endpoint " + format_addr(r.address));
         refresh_endpoints();

@@ -1,12 +1,16 @@
-// The direct path on a libuv loop: one UDP socket that carries disco, data AND the STUN requests that find this
-// node's public endpoint (so the NAT mapping STUN reports is the very one the peer reaches, as magicsock does),
-// around the sans-IO PathCore (lib/path). UvClient owns one when UvClientOptions::direct.enabled; the DERP side
-// (packets in and out) goes through the client's connection.
+// The direct path on a libuv loop, around the sans-IO PathCore (lib/path): up to two UDP sockets, one IPv4 and one
+// IPv6 (magicsock's pconn4/pconn6; two IPV6ONLY-separate sockets rather than one dual-stack socket, so each family
+// has its own port and its own NAT mapping, and an IPv4-only or IPv6-only host just lacks one). Each socket carries
+// disco, data AND the STUN requests to a server of its family that find this node's public endpoint (so the NAT
+// mapping STUN reports is the very one the peer reaches, as magicsock does). A datagram leaves from the socket of
+// its destination's family (none: dropped and counted in udp_send_failures). UvClient owns one when
+// UvClientOptions::direct.enabled; the DERP side (packets in and out) goes through the client's connection.
 //
-// Candidates: the STUN-discovered public ip:port first, then the addresses of the local interfaces with the
-// socket's port (only the bound one when bound to a specific address; loopback only when nothing else exists),
-// refreshed every 20-26 s (magicsock's re-STUN cadence, randomised), and at once when the first STUN answer comes.
-// IPv4 only for now.
+// Candidates, per socket: the STUN-discovered public ip:port first, then the addresses of the local interfaces of
+// the socket's family with the socket's port (only the bound one when bound to a specific address). IPv6: global
+// and ULA addresses; link-local fe80::/10 is skipped, because it is unusable without the interface's scope id,
+// which neither derp_addr nor CallMeMaybe carries. Loopback (127/8, ::1) only when no other candidate exists at
+// all. Refreshed every 20-26 s (magicsock's re-STUN cadence, randomised), and at once when a STUN answer changes.
 //
 // Loop thread only.
 #pragma once
@@ -32,9 +36,14 @@ namespace derp::uv {
 
 struct UvDirectOptions {
   bool enabled = false;
-  // The UDP socket's address ("0.0.0.0:0": every interface, a kernel-chosen port).
+  // The IPv4 socket's address ("0.0.0.0:0": every interface, a kernel-chosen port). An IPv6 literal ("[::1]:0")
+  // instead binds the IPv6 socket there and opens no IPv4 socket.
   std::string udp_bind = "0.0.0.0:0";
-  // The STUN server ("ip:port"). Empty: the DERP URL's host (when it is an IP literal) on port 3478.
+  // The IPv6 socket's address. Empty: "[::]:0" when udp_bind is the IPv4 wildcard (then a host without IPv6 just
+  // runs IPv4-only), no IPv6 socket when udp_bind names an IPv4 address. "off": no IPv6 socket.
+  std::string udp_bind6;
+  // The STUN server ("ip:port"; it goes to the socket of its family). Empty: the DERP URL's host (when it is an IP
+  // literal) on port 3478.
   std::string stun_server;
   // The disco key; zero: a fresh one (magicsock makes a new one every start).
   crypto::NodePrivate disco_private;
@@ -69,8 +78,11 @@ class UvDirectPath {
   // The peer's disco key, as a control plane would give it.
   int set_peer_disco(const crypto::NodePublic& peer, const crypto::NodePublic& disco);
 
-  const derp_addr& bound() const { return bound_; }
-  const std::optional<derp_addr>& public_endpoint() const { return stun_public_; }
+  // The IPv4 socket's address, else the IPv6 one's.
+  const derp_addr& bound() const { return socket_for_query().bound; }
+  const std::optional<derp_addr>& public_endpoint() const { return socket_for_query().stun_public; }
+  // Per family (DERP_AF_INET / DERP_AF_INET6): nullptr when that socket is not open.
+  const derp_addr* bound(std::uint8_t family) const;
   const path::PathCore& core() const { return *core_; }
   std::uint64_t udp_send_failures() const { return udp_send_failures_; }
 
@@ -78,26 +90,41 @@ class UvDirectPath {
   void close();
 
  private:
+  // One UDP socket of one family, with the STUN state that finds its public endpoint.
+  struct Socket {
+    UvDirectPath* owner = nullptr;
+    uv_udp_t* udp = nullptr;  // heap: freed by its close callback
+    derp_addr bound{};
+    std::optional<derp_addr> stun_server;
+    std::optional<derp_addr> stun_public;
+    stun::TransactionId stun_txid{};
+    bool stun_outstanding = false;
+    bool open() const { return udp != nullptr; }
+  };
+
   UvDirectPath(uv_loop_t* loop, UvDirectOptions options, Host host);
-  int bind(std::string* detail);
+  int bind_all(std::string* detail);
+  int bind(Socket* s, const derp_addr& addr, std::string* detail);
+  const Socket& socket_for_query() const { return v4_.open() || !v6_.open() ? v4_ : v6_; }
+  Socket* socket_for(std::uint8_t family) { return family == DERP_AF_INET6 ? &v6_ : &v4_; }
+  void close_socket(Socket* s);
   void flush();
   void arm();
   void send_stun();
+  void send_stun(Socket* s);
+  bool any_stun_answer() const { return v4_.stun_public.has_value() || v6_.stun_public.has_value(); }
+  bool any_stun_server() const { return v4_.stun_server.has_value() || v6_.stun_server.has_value(); }
   void refresh_endpoints();
   static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
   static void on_recv(uv_udp_t* udp, ssize_t nread, const uv_buf_t* buf, const sockaddr* from, unsigned flags);
-  void received(Bytes datagram, const derp_addr& from);
+  void received(Socket* s, Bytes datagram, const derp_addr& from);
 
   uv_loop_t* loop_;
   UvDirectOptions options_;
   Host host_;
   std::unique_ptr<path::PathCore> core_;
-  uv_udp_t* udp_ = nullptr;  // heap: freed by its close callback
-  derp_addr bound_{};
-  std::optional<derp_addr> stun_server_;
-  std::optional<derp_addr> stun_public_;
-  stun::TransactionId stun_txid_{};
-  bool stun_outstanding_ = false;
+  Socket v4_;
+  Socket v6_;
   TimerHandle core_timer_;
   TimerHandle stun_timer_;
   std::vector<std::uint8_t> read_buffer_;

@@ -3,7 +3,12 @@
 // upgrades the path (both clients report path direct), and the next packets arrive via direct. Waits are bounded.
 #include <catch2/catch.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/address.hpp"
@@ -118,5 +123,120 @@ TEST_CASE("uv direct: two clients on loopback start on DERP and upgrade to the d
   REQUIRE(loop.run_until([&] { return server->stopped(); }));
   a.reset();
   b.reset();
+  CHECK(loop.finish() == 0);
+}
+
+namespace {
+
+// Whether this machine can bind UDP on ::1 (containers without IPv6 cannot).
+bool have_ipv6_loopback() {
+  const int fd = ::socket(AF_INET6, SOCK_DGRAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_addr = in6addr_loopback;
+  const bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+TEST_CASE("uv direct: two clients upgrade to a direct path over IPv6 loopback", "[uvdirect]") {
+  if (!have_ipv6_loopback()) {
+    WARN("no IPv6 loopback (::1) here: the IPv6 direct-path test was skipped");
+    return;
+  }
+  TestLoop loop;
+  derp::uv::UvServerOptions so;
+  REQUIRE(derp::crypto::generate_private(&so.core.private_key) == DERP_OK);
+  so.tcp_listen = {"127.0.0.1:0"};
+  so.stun_listen = {"[::1]:0"};
+  std::unique_ptr<derp::uv::UvServer> server;
+  std::string detail;
+  REQUIRE(derp::uv::UvServer::create(loop.get(), std::move(so), &server, &detail) == DERP_OK);
+  REQUIRE(server->listen(&detail) == DERP_OK);
+  const std::string url = url_for(server->tcp_addresses().at(0));
+  REQUIRE(server->stun_addresses().at(0).family == DERP_AF_INET6);
+  const std::string stun = derp::format_addr(server->stun_addresses().at(0));
+
+  auto make = [&](PathRecorder* events) {
+    auto o = client_options(url);
+    o.direct.enabled = true;
+    o.direct.udp_bind = "[::1]:0";  // an IPv6 literal: the IPv6 socket only
+    o.direct.stun_server = stun;
+    std::unique_ptr<UvClient> c;
+    std::string why;
+    REQUIRE(UvClient::create(loop.get(), std::move(o), events, &c, &why) == DERP_OK);
+    REQUIRE(c->start() == DERP_OK);
+    return c;
+  };
+  PathRecorder ea, eb;
+  auto a = make(&ea);
+  auto b = make(&eb);
+  REQUIRE(a->direct_path()->bound(DERP_AF_INET) == nullptr);
+  REQUIRE(a->direct_path()->bound(DERP_AF_INET6) != nullptr);
+  CHECK(a->direct_path()->bound().family == DERP_AF_INET6);
+  REQUIRE(loop.run_until([&] { return a->connected() && b->connected(); }));
+  REQUIRE(loop.run_until([&] { return ea.server_infos == 1 && eb.server_infos == 1; }));
+  // STUN from the IPv6 socket to the IPv6 STUN server reports that socket's [::1]:port.
+  REQUIRE(loop.run_until([&] { return a->direct_path()->public_endpoint() && b->direct_path()->public_endpoint(); }));
+  CHECK(derp::operator==(*a->direct_path()->public_endpoint(), a->direct_path()->bound()));
+
+  int i = 0;
+  for (int round = 0; round < 40 && !(ea.direct() && eb.direct()); ++round) {
+    REQUIRE(a->send_packet(b->public_key(), text("a->b " + std::to_string(i))) == DERP_OK);
+    REQUIRE(b->send_packet(a->public_key(), text("b->a " + std::to_string(i))) == DERP_OK);
+    ++i;
+    loop.run_for(50);
+  }
+  REQUIRE(ea.direct());
+  REQUIRE(eb.direct());
+  CHECK(ea.changes.back().addr.family == DERP_AF_INET6);
+  CHECK(derp::operator==(ea.changes.back().addr, b->direct_path()->bound()));
+  CHECK(derp::operator==(eb.changes.back().addr, a->direct_path()->bound()));
+  CHECK(derp::format_addr(ea.changes.back().addr).rfind("[::1]:", 0) == 0);
+
+  const std::size_t before = eb.got.size();
+  REQUIRE(a->send_packet(b->public_key(), text("a->b direct")) == DERP_OK);
+  REQUIRE(loop.run_until([&] { return eb.got.size() > before && eb.got.back().text == "a->b direct"; }));
+  CHECK(eb.got.back().via == Via::kDirect);
+  CHECK(eb.got.size() == static_cast<std::size_t>(i) + 1);
+  CHECK(a->direct_path()->udp_send_failures() == 0);
+
+  a->stop();
+  b->stop();
+  server->close();
+  REQUIRE(loop.run_until([&] { return server->stopped(); }));
+  a.reset();
+  b.reset();
+  CHECK(loop.finish() == 0);
+}
+
+TEST_CASE("uv direct: the default bind opens an IPv4 and an IPv6 socket, an IPv4 address only IPv4", "[uvdirect]") {
+  TestLoop loop;
+  auto open = [&](const std::string& bind, const std::string& bind6) {
+    auto o = client_options("http://127.0.0.1:9");
+    o.direct.enabled = true;
+    o.direct.udp_bind = bind;
+    o.direct.udp_bind6 = bind6;
+    o.direct.stun_server = "127.0.0.1:9";
+    std::unique_ptr<UvClient> c;
+    std::string why;
+    Recorder events;
+    REQUIRE(UvClient::create(loop.get(), std::move(o), &events, &c, &why) == DERP_OK);
+    const bool v4 = c->direct_path()->bound(DERP_AF_INET) != nullptr;
+    const bool v6 = c->direct_path()->bound(DERP_AF_INET6) != nullptr;
+    c.reset();
+    return std::make_pair(v4, v6);
+  };
+  const bool six = have_ipv6_loopback();
+  CHECK(open("0.0.0.0:0", "") == std::make_pair(true, six));
+  CHECK(open("127.0.0.1:0", "") == std::make_pair(true, false));
+  CHECK(open("0.0.0.0:0", "off") == std::make_pair(true, false));
+  if (six) {
+    CHECK(open("127.0.0.1:0", "[::1]:0") == std::make_pair(true, true));
+    CHECK(open("[::1]:0", "") == std::make_pair(false, true));
+  }
   CHECK(loop.finish() == 0);
 }
