@@ -22,6 +22,18 @@ if(DERP_SANITIZE OR DERP_FUZZ)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+if(DERP_SANITIZE_THREAD)
+  # TSan and ASan cannot share a process (each owns the shadow memory), so the two builds stay separate.
+  if(DERP_SANITIZE OR DERP_FUZZ)
+    message(FATAL_ERROR "DERP_SANITIZE_THREAD cannot be combined with DERP_SANITIZE or DERP_FUZZ (ASan)")
+  endif()
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    message(FATAL_ERROR "DERP_SANITIZE_THREAD needs gcc or clang")
+  endif()
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+endif()
+
 if(DERP_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     message(FATAL_ERROR "DERP_FUZZ needs clang (e.g. -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14) "
