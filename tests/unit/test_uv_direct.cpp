@@ -13,6 +13,7 @@
 
 #include "common/address.hpp"
 #include "support/uv_client_test_loop.hpp"
+#include "test_uv_support.hpp"
 
 using derp::path::Via;
 using derp::uv::UvClient;
@@ -126,24 +127,8 @@ TEST_CASE("uv direct: two clients on loopback start on DERP and upgrade to the d
   CHECK(loop.finish() == 0);
 }
 
-namespace {
-
-// Whether this machine can bind UDP on ::1 (containers without IPv6 cannot).
-bool have_ipv6_loopback() {
-  const int fd = ::socket(AF_INET6, SOCK_DGRAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in6 sa{};
-  sa.sin6_family = AF_INET6;
-  sa.sin6_addr = in6addr_loopback;
-  const bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
-  ::close(fd);
-  return ok;
-}
-
-}  // namespace
-
 TEST_CASE("uv direct: two clients upgrade to a direct path over IPv6 loopback", "[uvdirect]") {
-  if (!have_ipv6_loopback()) {
+  if (!derp::uvtest::ipv6_loopback_available()) {
     WARN("no IPv6 loopback (::1) here: the IPv6 direct-path test was skipped");
     return;
   }
@@ -230,7 +215,7 @@ TEST_CASE("uv direct: the default bind opens an IPv4 and an IPv6 socket, an IPv4
     c.reset();
     return std::make_pair(v4, v6);
   };
-  const bool six = have_ipv6_loopback();
+  const bool six = derp::uvtest::ipv6_loopback_available();
   CHECK(open("0.0.0.0:0", "") == std::make_pair(true, six));
   CHECK(open("127.0.0.1:0", "") == std::make_pair(true, false));
   CHECK(open("0.0.0.0:0", "off") == std::make_pair(true, false));

@@ -18,17 +18,6 @@ using namespace derp::uvtest;
 
 namespace {
 
-bool ipv6_loopback_works() {
-  const int fd = ::socket(AF_INET6, SOCK_DGRAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in6 sa{};
-  sa.sin6_family = AF_INET6;
-  sa.sin6_addr = in6addr_loopback;
-  const bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
-  ::close(fd);
-  return ok;
-}
-
 struct StunExchange {
   bool answered = false;
   bool garbage_ignored = false;
@@ -91,7 +80,7 @@ StunExchange exchange(const derp_addr& server) {
 }  // namespace
 
 TEST_CASE("uv: STUN over UDP answers with the client's own address", "[uv]") {
-  const bool with_v6 = ipv6_loopback_works();
+  const bool with_v6 = ipv6_loopback_available();
   auto options = loopback_options(true);
   if (with_v6) options.stun_listen.push_back("[::1]:0");
   std::unique_ptr<UvServer> server;

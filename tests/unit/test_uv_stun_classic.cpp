@@ -27,17 +27,6 @@ namespace {
 
 constexpr const char* kClassicIdHex = "4d219a3cb7e7a701bc34d686fa87dfae";
 
-bool ipv6_loopback_works() {
-  const int fd = ::socket(AF_INET6, SOCK_DGRAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in6 sa{};
-  sa.sin6_family = AF_INET6;
-  sa.sin6_addr = in6addr_loopback;
-  const bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
-  ::close(fd);
-  return ok;
-}
-
 struct Exchange {
   derp_addr me{};
   std::vector<std::vector<std::uint8_t>> replies;  // one per request, in order; empty when none came
@@ -126,7 +115,7 @@ void check_replies(const Exchange& r) {
 }  // namespace
 
 TEST_CASE("uv: STUN over UDP answers classic RFC 3489 clients and malformed requests", "[uv]") {
-  const bool with_v6 = ipv6_loopback_works();
+  const bool with_v6 = ipv6_loopback_available();
   auto options = loopback_options(true);
   if (with_v6) options.stun_listen.push_back("[::1]:0");
   std::unique_ptr<UvServer> server;

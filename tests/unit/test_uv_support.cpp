@@ -336,4 +336,15 @@ std::string http_exchange(const derp_addr& to, const std::string& request) {
   return answer;
 }
 
+bool ipv6_loopback_available() {
+  const int fd = ::socket(AF_INET6, SOCK_DGRAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_addr = in6addr_loopback;
+  const bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
+  ::close(fd);
+  return ok;
+}
+
 }  // namespace derp::uvtest

@@ -54,6 +54,8 @@ class LoopRunner {
 crypto::NodePrivate fresh_key();
 // Options for a loopback server: a fresh key, 127.0.0.1:0 for TCP, optional STUN on 127.0.0.1:0, log to a buffer.
 uv::UvServerOptions loopback_options(bool with_stun = false);
+// Whether this machine can bind UDP on ::1 (containers without IPv6 cannot): IPv6 cases skip, saying so, without it.
+bool ipv6_loopback_available();
 
 // A byte stream to the server: plain TCP or TLS over it.
 class Stream {
