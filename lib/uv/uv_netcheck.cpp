@@ -175,4 +175,25 @@ void UvNetcheck::maybe_free() {
   if (open_handles_ == 0 && reported_ && lookups_in_flight_.empty()) delete this;
 }
 
+int run_netcheck_on_private_loop(const client::DerpMap& map, const netcheck::Options& options,
+                                 netcheck::Report* report) {
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) != 0) return DERP_ERR_UV_LOOP;
+  bool reported = false;
+  int rc = UvNetcheck::start(&loop, map, options, [&](const netcheck::Report& r) {
+    *report = r;
+    reported = true;
+  });
+  if (rc == DERP_OK) {
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (!reported) rc = DERP_ERR_INTERNAL;
+  }
+  // Everything of the run has closed itself once uv_run returns; a second pass settles any stray close callback.
+  if (uv_loop_close(&loop) != 0) {
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+  return rc;
+}
+
 }  // namespace derp::uv

@@ -85,4 +85,11 @@ class UvNetcheck {
   std::array<std::uint8_t, 64 * 1024> read_buffer_{};  // Go reads STUN into a 64 KiB buffer as well
 };
 
+// One whole run on a private loop of its own, on the calling thread: blocks until the report (at the latest
+// options.timeout, plus whatever a DNS lookup already in libuv's thread pool takes to give up). The loop is closed
+// before returning. DERP_OK with *report; UvNetcheck::start's errors; DERP_ERR_UV_LOOP (no loop);
+// DERP_ERR_INTERNAL when the run ended without a report. Thread-safe (each call has its own loop).
+int run_netcheck_on_private_loop(const client::DerpMap& map, const netcheck::Options& options,
+                                 netcheck::Report* report);
+
 }  // namespace derp::uv

@@ -2,12 +2,16 @@
 
 #include <sys/resource.h>
 
+#include <cstring>
+#include <ctime>
 #include <new>
 #include <stdexcept>
 #include <utility>
 
 #include "common/address.hpp"
 #include "crypto/key_text.hpp"
+#include "tls/cert_pin.hpp"
+#include "tls/pem_files.hpp"
 
 namespace derp::uv {
 
@@ -32,10 +36,64 @@ int parse_all(const std::vector<std::string>& texts, std::vector<ListenAddress>*
   return DERP_OK;
 }
 
+int make_tls(const UvServerTlsOptions& o, std::unique_ptr<tls::ServerConfig>* out, std::string* detail) {
+  switch (o.mode) {
+    case UvServerTlsMode::kOff:
+      return DERP_OK;
+    case UvServerTlsMode::kPemFiles: {
+      if (o.cert_file.empty() || o.key_file.empty()) {
+        *detail = "TLS from PEM files needs a certificate file and a key file";
+        return DERP_ERR_INVALID_ARGUMENT;
+      }
+      std::string cert;
+      std::string key;
+      if (int rc = tls::read_text_file(o.cert_file, &cert, detail); rc != DERP_OK) return rc;
+      if (int rc = tls::read_text_file(o.key_file, &key, detail); rc != DERP_OK) return rc;
+      return tls::ServerConfig::from_pem(cert, key, o.hostname, out, detail);
+    }
+    case UvServerTlsMode::kManualDir:
+      if (o.cert_dir.empty() || o.hostname.empty()) {
+        *detail = "TLS from a certificate directory needs the directory and a hostname";
+        return DERP_ERR_INVALID_ARGUMENT;
+      }
+      return tls::ServerConfig::load_manual(o.cert_dir, o.hostname, out, detail);
+    case UvServerTlsMode::kSelfSigned:
+      if (o.hostname.empty()) {
+        *detail = "a self-signed certificate needs a hostname (an IP address)";
+        return DERP_ERR_INVALID_ARGUMENT;
+      }
+      // The certificate's validity starts from the wall clock; the driver, not a core, may read it.
+      return tls::ServerConfig::self_signed(o.hostname, static_cast<std::int64_t>(std::time(nullptr)), out, detail);
+  }
+  *detail = "unknown TLS mode " + std::to_string(static_cast<int>(o.mode));
+  return DERP_ERR_INVALID_ARGUMENT;
+}
+
+bool is_unspecified(const derp_addr& a) {
+  const std::size_t n = a.family == DERP_AF_INET ? 4 : 16;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a.ip[i] != 0) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int UvServer::create(uv_loop_t* loop, UvServerOptions options, std::unique_ptr<UvServer>* out,
                      std::string* detail) {
+  std::unique_ptr<tls::ServerConfig> own_tls;
+  std::string url_host;
+  if (options.tls_setup.mode != UvServerTlsMode::kOff) {
+    if (options.tls != nullptr) {
+      *detail = "give either a TLS configuration or a TLS mode, not both";
+      return DERP_ERR_INVALID_ARGUMENT;
+    }
+    if (const int rc = make_tls(options.tls_setup, &own_tls, detail); rc != DERP_OK) return rc;
+    options.tls = own_tls.get();
+    url_host = options.tls_setup.hostname;
+  } else if (options.tls != nullptr) {
+    url_host = options.tls->hostname();
+  }
   std::vector<ListenAddress> tcp_where;
   std::vector<ListenAddress> stun_where;
   if (int rc = parse_all(options.tcp_listen, &tcp_where, detail); rc != DERP_OK) return rc;
@@ -60,7 +118,10 @@ int UvServer::create(uv_loop_t* loop, UvServerOptions options, std::unique_ptr<U
     }
     loop = own_loop.get();
   }
-  std::unique_ptr<UvServer> s(new UvServer(loop, std::move(own_loop), std::move(options), std::move(core)));
+  std::unique_ptr<UvServer> s(
+      new UvServer(loop, std::move(own_loop), std::move(own_tls), std::move(options), std::move(core)));
+  s->url_host_ = std::move(url_host);
+  if (s->options_.tls != nullptr) s->cert_pin_ = tls::cert_pin_of(s->options_.tls->leaf_der());
   s->tcp_where_ = std::move(tcp_where);
   s->stun_where_ = std::move(stun_where);
   // The accept limiter's counts join the core's metrics page, under derper's names for its TLS listener.
@@ -81,10 +142,11 @@ int UvServer::create(uv_loop_t* loop, UvServerOptions options, std::unique_ptr<U
   return DERP_OK;
 }
 
-UvServer::UvServer(uv_loop_t* loop, std::unique_ptr<uv_loop_t> own_loop, UvServerOptions options,
-                   std::unique_ptr<server::Server> core)
+UvServer::UvServer(uv_loop_t* loop, std::unique_ptr<uv_loop_t> own_loop, std::unique_ptr<tls::ServerConfig> own_tls,
+                   UvServerOptions options, std::unique_ptr<server::Server> core)
     : loop_(loop),
       own_loop_(std::move(own_loop)),
+      own_tls_(std::move(own_tls)),
       options_(std::move(options)),
       core_(std::move(core)),
       limiter_(options_.accept_rate, options_.accept_burst),
@@ -118,6 +180,29 @@ UvServer::~UvServer() {
     uv_run(own_loop_.get(), UV_RUN_NOWAIT);
     uv_loop_close(own_loop_.get());
   }
+}
+
+std::string UvServer::derp_url() const {
+  if (tcp_bound_.empty()) return {};
+  std::string host;
+  if (options_.tls != nullptr && !url_host_.empty()) {
+    host = url_host_.find(':') != std::string::npos ? "[" + url_host_ + "]" : url_host_;
+    host += ":" + std::to_string(tcp_bound_.front().port);
+  } else {
+    derp_addr where = tcp_bound_.front();
+    if (is_unspecified(where)) {
+      // A wildcard bind: name the loopback address of its family, which always reaches it.
+      std::memset(where.ip, 0, sizeof where.ip);
+      if (where.family == DERP_AF_INET) {
+        where.ip[0] = 127;
+        where.ip[3] = 1;
+      } else {
+        where.ip[15] = 1;
+      }
+    }
+    host = format_addr(where);
+  }
+  return std::string(options_.tls != nullptr ? "https://" : "http://") + host + "/derp";
 }
 
 void UvServer::log(LogLevel level, const std::string& text) const {

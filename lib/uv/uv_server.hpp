@@ -33,6 +33,25 @@
 
 namespace derp::uv {
 
+// TLS the server sets up (and owns) itself, the ways derper gets certificates. The values match the C API's
+// DERP_UV_TLS_* (capi/ checks it).
+enum class UvServerTlsMode : int {
+  kOff = 0,         // plain HTTP, or UvServerOptions::tls (a configuration the host built)
+  kPemFiles = 1,    // cert_file (PEM chain, leaf first) and key_file (PEM key)
+  kManualDir = 2,   // derper -certmode manual: <cert_dir>/<hostname>.crt and .key (see ServerConfig::load_manual)
+  kSelfSigned = 3,  // a fresh in-memory self-signed certificate for the IP hostname, valid from the wall clock
+};
+
+struct UvServerTlsOptions {
+  UvServerTlsMode mode = UvServerTlsMode::kOff;
+  std::string cert_file;
+  std::string key_file;
+  std::string cert_dir;
+  // The certificate's name (manual dir, self-signed: required) and the host of derp_url(); PEM files: when not
+  // empty, ClientHellos naming another host are refused.
+  std::string hostname;
+};
+
 struct UvServerOptions {
   // The core's options: key, timeouts, queues, admission hook, log sink (the driver logs through it too).
   server::ServerOptions core;
@@ -42,6 +61,8 @@ struct UvServerOptions {
   std::vector<std::string> tcp_listen;
   // Non-null: every TCP listener speaks TLS with this configuration, which must outlive the server.
   const tls::ServerConfig* tls = nullptr;
+  // Or the server builds its own (not together with tls).
+  UvServerTlsOptions tls_setup;
   // UDP addresses for the STUN responder, same forms. Empty: no STUN.
   std::vector<std::string> stun_listen;
 
@@ -69,8 +90,9 @@ struct AcceptCounters {
 
 class UvServer {
  public:
-  // Builds the core; binds nothing. loop = nullptr: the server makes its own loop (run() drives it).
-  // DERP_OK, DERP_ERR_INVALID_ARGUMENT (zero key), DERP_ERR_ADDRESS (a listen address; *detail names it),
+  // Builds the TLS configuration (tls_setup), then the core; binds nothing. loop = nullptr: the server makes its
+  // own loop (run() drives it). DERP_OK, DERP_ERR_INVALID_ARGUMENT (zero key, tls_setup incomplete or given with
+  // tls), DERP_ERR_TLS_CONFIG or a file error (tls_setup), DERP_ERR_ADDRESS (a listen address; *detail names it),
   // DERP_ERR_UV_LOOP.
   static int create(uv_loop_t* loop, UvServerOptions options, std::unique_ptr<UvServer>* out, std::string* detail);
 
@@ -86,6 +108,13 @@ class UvServer {
   // The addresses actually bound (ports resolved), in the order given.
   const std::vector<derp_addr>& tcp_addresses() const { return tcp_bound_; }
   const std::vector<derp_addr>& stun_addresses() const { return stun_bound_; }
+
+  // The URL a client dials, once listening (empty before): https://<TLS hostname>:<port>/derp with TLS and a
+  // hostname, else http(s)://<first TCP address>/derp with a wildcard address named by its family's loopback.
+  std::string derp_url() const;
+  // The TLS configuration in use (null without TLS), and its leaf's "sha256-raw:<hex>" pin (empty without TLS).
+  const tls::ServerConfig* tls() const { return options_.tls; }
+  const std::string& cert_pin() const { return cert_pin_; }
 
   // Graceful stop: listeners close, clients get Restarting(reconnect_in_ms, try_for_ms), HTTP connections close,
   // connections drain for up to shutdown_grace, then the rest are closed. on_stopped runs once every handle of
@@ -108,8 +137,8 @@ class UvServer {
  private:
   enum class State { Created, Listening, Draining, Closing, Stopped };
 
-  UvServer(uv_loop_t* loop, std::unique_ptr<uv_loop_t> own_loop, UvServerOptions options,
-           std::unique_ptr<server::Server> core);
+  UvServer(uv_loop_t* loop, std::unique_ptr<uv_loop_t> own_loop, std::unique_ptr<tls::ServerConfig> own_tls,
+           UvServerOptions options, std::unique_ptr<server::Server> core);
 
   void on_connection(uv_stream_t* listener, int status);
   void on_connection_closed(UvConnection* conn);
@@ -121,6 +150,9 @@ class UvServer {
 
   uv_loop_t* loop_;
   std::unique_ptr<uv_loop_t> own_loop_;
+  std::unique_ptr<tls::ServerConfig> own_tls_;  // tls_setup's; before options_, which points at it
+  std::string url_host_;                        // the TLS hostname for derp_url(), empty: the address
+  std::string cert_pin_;
   UvServerOptions options_;
   std::unique_ptr<server::Server> core_;
   AcceptLimiter limiter_;
