@@ -49,11 +49,49 @@ if(NOT nlohmann_json_FOUND)
   message(FATAL_ERROR "nlohmann_json not found. On Debian: apt-get install nlohmann-json3-dev")
 endif()
 
+# One INTERFACE target per dependency, named as lib/CMakeLists.txt names them when a module declares what it uses
+# (derp_dep_<name>), and for each the headers a module that does not declare it must not reach (the module
+# boundary, cmake/DerpModules.cmake).
+add_library(derp_dep_sodium INTERFACE)
+target_link_libraries(derp_dep_sodium INTERFACE PkgConfig::SODIUM)
+add_library(derp_dep_uv INTERFACE)
+target_link_libraries(derp_dep_uv INTERFACE PkgConfig::LIBUV)
+add_library(derp_dep_wslay INTERFACE)
+target_link_libraries(derp_dep_wslay INTERFACE wslay)
+add_library(derp_dep_json INTERFACE)
+target_link_libraries(derp_dep_json INTERFACE nlohmann_json::nlohmann_json)
+add_library(derp_dep_mbedtls INTERFACE)
+target_include_directories(derp_dep_mbedtls INTERFACE ${MBEDTLS_INCLUDE_DIR})
+target_link_libraries(derp_dep_mbedtls INTERFACE ${MBEDTLS_LIBRARY} ${MBEDX509_LIBRARY} ${MBEDCRYPTO_LIBRARY})
+
+function(derp_dep_header_dir out header)
+  get_target_property(dirs ${ARGN} INTERFACE_INCLUDE_DIRECTORIES)
+  if(NOT dirs)
+    set(dirs "")
+  endif()
+  find_path(_derp_hdr_${header} ${header} HINTS ${dirs} NO_CACHE)
+  if(NOT _derp_hdr_${header})
+    message(FATAL_ERROR "cannot find ${header} to fence it off from the modules that do not use it")
+  endif()
+  set(${out} ${_derp_hdr_${header}} PARENT_SCOPE)
+endfunction()
+derp_dep_header_dir(_sodium_dir sodium.h PkgConfig::SODIUM)
+derp_dep_header_dir(_uv_dir uv.h PkgConfig::LIBUV)
+derp_dep_header_dir(_wslay_dir wslay/wslay.h wslay)
+derp_dep_header_dir(_json_dir nlohmann/json.hpp nlohmann_json::nlohmann_json)
+# Globs relative to each include directory: the headers a program names in #include <...>.
+set(DERP_DEP_HEADERS_sodium "${_sodium_dir}" "sodium.h;sodium/*.h")
+set(DERP_DEP_HEADERS_uv "${_uv_dir}" "uv.h;uv/*.h")
+set(DERP_DEP_HEADERS_wslay "${_wslay_dir}" "wslay/*.h")
+set(DERP_DEP_HEADERS_json "${_json_dir}" "nlohmann/*.hpp")
+set(DERP_DEP_HEADERS_mbedtls "${MBEDTLS_INCLUDE_DIR}" "mbedtls/*.h;psa/*.h")
+set(DERP_DEPS sodium uv wslay json mbedtls)
+
+# Everything the library links, for the shared and static libraries and for internal programs (tests, benches).
 add_library(derp_deps INTERFACE)
-target_include_directories(derp_deps INTERFACE ${MBEDTLS_INCLUDE_DIR})
-target_link_libraries(derp_deps INTERFACE
-  PkgConfig::SODIUM PkgConfig::LIBUV wslay nlohmann_json::nlohmann_json
-  ${MBEDTLS_LIBRARY} ${MBEDX509_LIBRARY} ${MBEDCRYPTO_LIBRARY})
+foreach(dep ${DERP_DEPS})
+  target_link_libraries(derp_deps INTERFACE derp_dep_${dep})
+endforeach()
 
 if(DERP_BUILD_TESTS)
   # Catch2 v2: unit and integration tests.

@@ -14,7 +14,7 @@
 
 #include "../derper/key_setup.hpp"
 #include "args.hpp"
-#include "client/derpmap.hpp"
+#include "derpmap/derpmap.hpp"
 #include "common/hex.hpp"
 #include "crypto/key_text.hpp"
 #include "derp/common.h"
@@ -455,8 +455,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "derp-client: cannot read %s\n", args.derpmap_path.c_str());
       return kExitUsage;
     }
-    derp::client::DerpMap map;
-    if (const int rc = derp::client::parse_derp_map(json, &map); rc != DERP_OK) {
+    derp::derpmap::DerpMap map;
+    if (const int rc = derp::derpmap::parse_derp_map(json, &map); rc != DERP_OK) {
       std::fprintf(stderr, "derp-client: %s: %s\n", args.derpmap_path.c_str(), derp_strerror(rc));
       return kExitUsage;
     }

@@ -22,7 +22,7 @@
 #include "derp/common.h"
 #include "flags.hpp"
 #include "key_setup.hpp"
-#include "tls/ip_literal.hpp"
+#include "common/ip_literal.hpp"
 #include "uv/socket_address.hpp"
 #include "uv/uv_server.hpp"
 
@@ -269,7 +269,7 @@ int main(int argc, char** argv) {
   }
   if (use_tls) {
     log_text("TLS certificate for " + flags.hostname + ": " + tls->cert_name());
-    if (derp::tls::is_ip_literal(flags.hostname)) {
+    if (derp::is_ip_literal(flags.hostname)) {
       // A self-signed IP certificate: clients trust it through this pin (reference §1.5, §7).
       log_text("DERPNode for this server: " + derper::derp_node_json(flags.hostname, tls->cert_name(),
                                                                        listen.addr.port, flags.stun ? flags.stun_port : -1));

@@ -1,7 +1,5 @@
 #include "http/websocket_handshake.hpp"
 
-#include <mbedtls/base64.h>
-#include <mbedtls/sha1.h>
 #include <sodium.h>
 
 #include <array>
@@ -9,14 +7,13 @@
 
 #include "crypto/sodium_init.hpp"
 #include "derp/common.h"
+#include "tls/digest.hpp"
 
 namespace derp::http {
 
 namespace {
 
 constexpr std::size_t kKeyRawLen = 16;  // RFC 6455 §4.1 item 7
-constexpr std::size_t kSha1Len = 20;
-constexpr std::size_t kAcceptTextLen = 28;  // base64 of 20 bytes
 
 WebSocketVerdict refuse(int http_status, std::string_view reason, std::string_view headers = {}) {
   return WebSocketVerdict{DERP_ERR_WS_HANDSHAKE, http_status, headers, reason};
@@ -34,25 +31,22 @@ bool valid_key(std::string_view key) {
   for (char c : key) {
     if (!is_base64_char(c)) return false;
   }
-  std::array<unsigned char, 18> raw{};
+  std::array<std::uint8_t, 18> raw{};
   std::size_t raw_len = 0;
-  const int rc = mbedtls_base64_decode(raw.data(), raw.size(), &raw_len,
-                                       reinterpret_cast<const unsigned char*>(key.data()), key.size());
-  return rc == 0 && raw_len == kKeyRawLen;
+  return tls::base64_decode(key, raw, &raw_len) && raw_len == kKeyRawLen;
 }
 
 }  // namespace
 
 std::string websocket_accept_value(std::string_view key) {
-  std::string input(key);
-  input += kWebSocketGuid;
-  std::array<unsigned char, kSha1Len> digest{};
-  // mbedtls_sha1_ret only fails on a hardware-accelerator error, which this build has none of.
-  (void)mbedtls_sha1_ret(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest.data());
-  std::array<unsigned char, kAcceptTextLen + 1> text{};  // mbedTLS writes a NUL after the text
-  std::size_t text_len = 0;
-  (void)mbedtls_base64_encode(text.data(), text.size(), &text_len, digest.data(), digest.size());
-  return std::string(reinterpret_cast<const char*>(text.data()), text_len);
+  const auto as_bytes = [](std::string_view text) {
+    return Bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+  };
+  tls::Sha1Digest digest{};
+  // SHA-1 fails only when mbedTLS cannot allocate its context; the accept value is then empty and the peer
+  // refuses the handshake, which is all that can be done without memory.
+  if (tls::sha1({as_bytes(key), as_bytes(kWebSocketGuid)}, &digest) != DERP_OK) return std::string();
+  return tls::base64_encode(digest);
 }
 
 WebSocketVerdict check_websocket_upgrade(const RequestHead& request) {
@@ -96,10 +90,7 @@ int new_websocket_key(std::string* key) {
   if (rc != DERP_OK) return rc;
   std::array<unsigned char, kKeyRawLen> raw{};
   randombytes_buf(raw.data(), raw.size());
-  std::array<unsigned char, kWebSocketKeyTextLen + 1> text{};
-  std::size_t text_len = 0;
-  (void)mbedtls_base64_encode(text.data(), text.size(), &text_len, raw.data(), raw.size());
-  key->assign(reinterpret_cast<const char*>(text.data()), text_len);
+  *key = tls::base64_encode(raw);
   return DERP_OK;
 }
 

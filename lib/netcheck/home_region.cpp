@@ -7,13 +7,13 @@ namespace derp::netcheck {
 
 namespace {
 
-bool may_be_home(const client::DerpMap& map, int region_id) {
+bool may_be_home(const derpmap::DerpMap& map, int region_id) {
   const auto it = map.regions.find(region_id);
   return it != map.regions.end() && !it->second.no_measure_no_home;
 }
 
 // Latency × RegionScore when the score is > 0 (Go ignores zero, negative and NaN scores).
-std::int64_t scaled(const client::DerpMap& map, int region_id, Nanos latency) {
+std::int64_t scaled(const derpmap::DerpMap& map, int region_id, Nanos latency) {
   double d = static_cast<double>(latency);
   if (map.home_params) {
     const auto it = map.home_params->region_score.find(region_id);
@@ -26,7 +26,7 @@ std::int64_t scaled(const client::DerpMap& map, int region_id, Nanos latency) {
 
 }  // namespace
 
-int choose_home(const std::vector<RegionLatency>& regions, const client::DerpMap& map, int previous_home,
+int choose_home(const std::vector<RegionLatency>& regions, const derpmap::DerpMap& map, int previous_home,
                 bool previous_home_active) {
   int chosen = 0;
   std::int64_t best = 0;

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "client/derpmap.hpp"
+#include "derpmap/derpmap.hpp"
 #include "common/time.hpp"
 #include "netcheck/report.hpp"
 
@@ -18,7 +18,7 @@ inline constexpr Nanos kHomeAbsoluteMargin = 10 * kMillisecond;
 // lower region id. NoMeasureNoHome regions and regions not in the map never win. Then stickiness: when
 // previous_home (0 = none) is still reachable (it answered now, or previous_home_active) the old home is kept
 // unless the new one is both ≥ 10 ms faster and faster than ⅔ of the old latency. 0 when nothing qualifies.
-int choose_home(const std::vector<RegionLatency>& regions, const client::DerpMap& map, int previous_home,
+int choose_home(const std::vector<RegionLatency>& regions, const derpmap::DerpMap& map, int previous_home,
                 bool previous_home_active);
 
 }  // namespace derp::netcheck

@@ -5,34 +5,34 @@
 #include <optional>
 
 #include "common/address.hpp"
-#include "tls/ip_literal.hpp"
+#include "common/ip_literal.hpp"
 
 namespace derp::netcheck {
 
 namespace {
 
-using client::DialAddress;
+using derpmap::DialAddress;
 
 std::size_t family_size(Family family) { return family == Family::kIPv4 ? 4 : 16; }
 
 // An IP literal of exactly this family (Go: ip.Is4() / ip.Is6(); a v4-mapped IPv6 literal is not IPv4).
 std::optional<derp_addr> literal_of(std::string_view text, Family family, std::uint16_t port) {
-  const auto ip = tls::parse_ip_literal(text);
+  const auto ip = parse_ip_literal(text);
   if (!ip || ip->size != family_size(family)) return std::nullopt;
   return family == Family::kIPv4 ? make_addr_v4(ip->bytes.data(), port) : make_addr_v6(ip->bytes.data(), port);
 }
 
-DialAddress dial_of(const client::DerpNode& node, Family family) {
-  return family == Family::kIPv4 ? client::node_ipv4_dial(node) : client::node_ipv6_dial(node);
+DialAddress dial_of(const derpmap::DerpNode& node, Family family) {
+  return family == Family::kIPv4 ? derpmap::node_ipv4_dial(node) : derpmap::node_ipv6_dial(node);
 }
 
 }  // namespace
 
 const char* family_name(Family family) { return family == Family::kIPv4 ? "v4" : "v6"; }
 
-Target stun_target(const client::DerpNode& node, Family family) {
+Target stun_target(const derpmap::DerpNode& node, Family family) {
   Target t;
-  const std::optional<std::uint16_t> port = client::effective_stun_port(node);
+  const std::optional<std::uint16_t> port = derpmap::effective_stun_port(node);
   if (!port) return t;  // STUN off for this node
   t.port = *port;
   if (!node.stun_test_ip.empty()) {
@@ -61,7 +61,7 @@ Target stun_target(const client::DerpNode& node, Family family) {
   return t;
 }
 
-Plan make_initial_plan(const client::DerpMap& map, const Options& options) {
+Plan make_initial_plan(const derpmap::DerpMap& map, const Options& options) {
   Plan plan;
   const int tries = std::clamp(options.tries, 1, kMaxTries);
   for (const auto& [region_id, region] : map.regions) {
@@ -76,7 +76,7 @@ Plan make_initial_plan(const client::DerpMap& map, const Options& options) {
       const std::size_t set = plan.sets.size();
       bool any = false;
       for (int k = 0; k < tries; ++k) {
-        const client::DerpNode& node = region.nodes[static_cast<std::size_t>(k) % region.nodes.size()];
+        const derpmap::DerpNode& node = region.nodes[static_cast<std::size_t>(k) % region.nodes.size()];
         // Go's nodeMight4/6 and the "none" check: a field that is set but not an IP of this family turns the
         // family off for this node. The address itself is settled by stun_target (STUNTestIP may override it).
         if (dial_of(node, family).kind == DialAddress::Kind::kDisabled) continue;

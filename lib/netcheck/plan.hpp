@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "client/derpmap.hpp"
+#include "derpmap/derpmap.hpp"
 #include "common/time.hpp"
 #include "derp/common.h"
 #include "netcheck/options.hpp"
@@ -32,7 +32,7 @@ struct Target {
 
 // Go's nodeAddr: port STUNPort (0 → 3478, −1 → off); STUNTestIP, when set, replaces everything else (and must be of
 // the probe's family); else the IPv4/IPv6 field as an IP literal, or DNS on HostName when the field is empty.
-Target stun_target(const client::DerpNode& node, Family family);
+Target stun_target(const derpmap::DerpNode& node, Family family);
 
 struct PlannedProbe {
   int region_id = 0;     // the region's key in the map (tailscale looks regions up by it)
@@ -60,6 +60,6 @@ struct Plan {
 // Every region that has nodes and is not NoMeasureNoHome (reference §5: such regions are neither measured nor made
 // home); per family enabled in options, `tries` probes at k × retry_interval to node k % node count, skipping a
 // node whose field for that family is set but not an IP of that family ("none" by convention).
-Plan make_initial_plan(const client::DerpMap& map, const Options& options);
+Plan make_initial_plan(const derpmap::DerpMap& map, const Options& options);
 
 }  // namespace derp::netcheck

@@ -61,7 +61,7 @@ std::optional<Nanos> RegionLatency::best() const {
   return v4 ? v4 : v6;
 }
 
-Planner::Planner(const client::DerpMap& map, const Options& options, Nanos now)
+Planner::Planner(const derpmap::DerpMap& map, const Options& options, Nanos now)
     : map_(map), options_(options), plan_(make_initial_plan(map, options)), start_(now) {
   options_.tries = std::clamp(options_.tries, 1, kMaxTries);
   if (!options_.random) options_.random = default_random;

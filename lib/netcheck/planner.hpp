@@ -31,7 +31,7 @@
 #include <string_view>
 #include <vector>
 
-#include "client/derpmap.hpp"
+#include "derpmap/derpmap.hpp"
 #include "common/bytes.hpp"
 #include "common/time.hpp"
 #include "derp/common.h"
@@ -83,7 +83,7 @@ class Planner {
  public:
   // Plans every probe (make_initial_plan) and starts the clock at `now`. options.tries is clamped to
   // 1..kMaxTries.
-  Planner(const client::DerpMap& map, const Options& options, Nanos now);
+  Planner(const derpmap::DerpMap& map, const Options& options, Nanos now);
 
   // Host names the run needs, each once per family, in plan order. Constant for the planner's life.
   const std::vector<Lookup>& lookups() const { return lookups_; }
@@ -137,7 +137,7 @@ class Planner {
   void finish(Nanos now, bool timed_out);
   std::vector<RegionLatency> latencies() const;
 
-  client::DerpMap map_;
+  derpmap::DerpMap map_;
   Options options_;
   Plan plan_;
   Nanos start_;

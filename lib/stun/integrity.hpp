@@ -1,7 +1,7 @@
 // MESSAGE-INTEGRITY (RFC 8489 §14.5): HMAC-SHA1 over the message up to the attribute, with the header's length
 // set to end just after MESSAGE-INTEGRITY. Keys (RFC 8489 §9): short-term = the password bytes; long-term =
 // MD5(username ":" realm ":" password). Passwords must already be prepared (OpaqueString / SASLprep): that is the
-// caller's job. The hashing goes through mbedTLS's md module, which allocates its context on the heap.
+// caller's job. The hashing goes through tls/digest.hpp (mbedTLS's md module, which allocates its context on the heap).
 #pragma once
 
 #include <array>

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "tls/drbg.hpp"
-#include "tls/ip_literal.hpp"
+#include "common/ip_literal.hpp"
 
 namespace derp::tls {
 

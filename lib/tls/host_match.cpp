@@ -6,7 +6,7 @@
 #include <mbedtls/asn1.h>
 #include <mbedtls/x509.h>
 
-#include "tls/ip_literal.hpp"
+#include "common/ip_literal.hpp"
 
 namespace derp::tls {
 

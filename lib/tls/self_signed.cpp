@@ -1,7 +1,7 @@
 #include "tls/self_signed.hpp"
 
 #include "derp/common.h"
-#include "tls/ip_literal.hpp"
+#include "common/ip_literal.hpp"
 
 namespace derp::tls {
 

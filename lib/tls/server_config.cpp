@@ -9,7 +9,7 @@
 #include "derp/common.h"
 #include "tls/cert_pin.hpp"
 #include "tls/host_match.hpp"
-#include "tls/ip_literal.hpp"
+#include "common/ip_literal.hpp"
 #include "tls/pem_files.hpp"
 #include "tls/self_signed.hpp"
 #include "tls/session.hpp"

@@ -8,7 +8,7 @@
 
 #include "derp/common.h"
 #include "tls/client_config.hpp"
-#include "tls/ip_literal.hpp"
+#include "common/ip_literal.hpp"
 #include "tls/key_export.hpp"
 #include "tls/record_sniff.hpp"
 #include "tls/record_stream.hpp"

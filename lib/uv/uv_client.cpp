@@ -135,21 +135,21 @@ int UvClient::init(std::string* detail) {
     targets_.push_back(std::move(t));
     need_tls = url.tls;
   } else {
-    const client::DerpRegion& region = *options_.region;
-    for (const client::DerpNode* node : client::region_nodes_for_derp(region)) {
-      const auto port = client::effective_derp_port(*node);
+    const derpmap::DerpRegion& region = *options_.region;
+    for (const derpmap::DerpNode* node : derpmap::region_nodes_for_derp(region)) {
+      const auto port = derpmap::effective_derp_port(*node);
       if (!port || *port == 0) continue;  // a port outside 1..65535 cannot be dialled
       Target t;
       t.dial.name = node->name;
       t.dial.host_name = node->host_name;
-      t.dial.ipv4 = client::node_ipv4_dial(*node);
-      t.dial.ipv6 = client::node_ipv6_dial(*node);
+      t.dial.ipv4 = derpmap::node_ipv4_dial(*node);
+      t.dial.ipv6 = derpmap::node_ipv6_dial(*node);
       t.dial.port = *port;
       t.tls = !options_.plain_http;
       t.tls_target = tls::ClientTarget{node->host_name, node->cert_name};
       t.insecure = options_.insecure_skip_verify || node->insecure_for_tests;
       std::string host = node->host_name;
-      if (host.empty()) host = t.dial.ipv4.kind == client::DialAddress::Kind::kAddress ? t.dial.ipv4.ip : t.dial.ipv6.ip;
+      if (host.empty()) host = t.dial.ipv4.kind == derpmap::DialAddress::Kind::kAddress ? t.dial.ipv4.ip : t.dial.ipv6.ip;
       // Reference §1.1: the port shows only when it is not the scheme's default.
       t.host_header = client::host_header_for(host, *port, t.tls ? 443 : 80);
       // Ideal-Node names the region's first node when another one is dialled (reference §1.1).

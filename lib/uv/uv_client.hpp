@@ -34,7 +34,7 @@
 
 #include "client/backoff.hpp"
 #include "client/connection.hpp"
-#include "client/derpmap.hpp"
+#include "derpmap/derpmap.hpp"
 #include "client/url.hpp"
 #include "tls/client_config.hpp"
 #include "uv/uv_client_handles.hpp"
@@ -51,7 +51,7 @@ struct UvClientOptions {
 
   // The target: exactly one of url ("https://derp.example.com", "http://127.0.0.1:3340/derp") and region.
   std::string url;
-  std::optional<client::DerpRegion> region;
+  std::optional<derpmap::DerpRegion> region;
   // Region nodes over plain HTTP instead of TLS (derper -dev, tests). DERPMap nodes are TLS in Tailscale.
   bool plain_http = false;
 

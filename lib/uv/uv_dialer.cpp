@@ -21,8 +21,8 @@ class DialAttempt {
       : owner_(owner), loop_(loop), family_(family), node_(node) {}
 
   void begin() {
-    const client::DialAddress& how = family_ == AF_INET ? node_.ipv4 : node_.ipv6;
-    if (how.kind == client::DialAddress::Kind::kAddress) {
+    const derpmap::DialAddress& how = family_ == AF_INET ? node_.ipv4 : node_.ipv6;
+    if (how.kind == derpmap::DialAddress::Kind::kAddress) {
       sockaddr_storage sa{};
       const int rc = family_ == AF_INET
                          ? uv_ip4_addr(how.ip.c_str(), node_.port, reinterpret_cast<sockaddr_in*>(&sa))
@@ -218,14 +218,14 @@ DialNode dial_node_for_host(const std::string& host, std::uint16_t port) {
   node.host_name = host;
   node.port = port;
   unsigned char buf[16];
-  const client::DialAddress off{client::DialAddress::Kind::kDisabled, ""};
-  const client::DialAddress dns{client::DialAddress::Kind::kUseDns, ""};
+  const derpmap::DialAddress off{derpmap::DialAddress::Kind::kDisabled, ""};
+  const derpmap::DialAddress dns{derpmap::DialAddress::Kind::kUseDns, ""};
   if (inet_pton(AF_INET, host.c_str(), buf) == 1) {
-    node.ipv4 = {client::DialAddress::Kind::kAddress, host};
+    node.ipv4 = {derpmap::DialAddress::Kind::kAddress, host};
     node.ipv6 = off;
   } else if (inet_pton(AF_INET6, host.c_str(), buf) == 1) {
     node.ipv4 = off;
-    node.ipv6 = {client::DialAddress::Kind::kAddress, host};
+    node.ipv6 = {derpmap::DialAddress::Kind::kAddress, host};
   } else {
     node.ipv4 = dns;
     node.ipv6 = dns;
@@ -282,8 +282,8 @@ void UvDialer::detach_attempts() {
 void UvDialer::start_node() {
   while (node_ < nodes_.size()) {
     const DialNode& node = nodes_[node_];
-    const bool v4 = node.ipv4.kind != client::DialAddress::Kind::kDisabled;
-    const bool v6 = node.ipv6.kind != client::DialAddress::Kind::kDisabled;
+    const bool v4 = node.ipv4.kind != derpmap::DialAddress::Kind::kDisabled;
+    const bool v6 = node.ipv6.kind != derpmap::DialAddress::Kind::kDisabled;
     if (!v4 && !v6) {
       if (first_error_ == DERP_OK) {
         first_error_ = DERP_ERR_CONNECT;

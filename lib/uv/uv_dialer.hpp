@@ -16,7 +16,7 @@
 
 #include <uv.h>
 
-#include "client/derpmap.hpp"
+#include "derpmap/derpmap.hpp"
 #include "common/time.hpp"
 #include "derp/common.h"
 #include "uv/uv_client_handles.hpp"
@@ -27,8 +27,8 @@ namespace derp::uv {
 struct DialNode {
   std::string name;       // for messages
   std::string host_name;  // what DNS resolves for a kUseDns family
-  client::DialAddress ipv4;
-  client::DialAddress ipv6;
+  derpmap::DialAddress ipv4;
+  derpmap::DialAddress ipv6;
   std::uint16_t port = 443;
 };
 

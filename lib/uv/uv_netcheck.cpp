@@ -12,11 +12,11 @@ namespace derp::uv {
 
 using netcheck::Family;
 
-UvNetcheck::UvNetcheck(uv_loop_t* loop, const client::DerpMap& map, const netcheck::Options& options,
+UvNetcheck::UvNetcheck(uv_loop_t* loop, const derpmap::DerpMap& map, const netcheck::Options& options,
                        OnDone on_done)
     : loop_(loop), planner_(map, options, monotonic_now()), on_done_(std::move(on_done)) {}
 
-int UvNetcheck::start(uv_loop_t* loop, const client::DerpMap& map, const netcheck::Options& options,
+int UvNetcheck::start(uv_loop_t* loop, const derpmap::DerpMap& map, const netcheck::Options& options,
                       OnDone on_done, UvNetcheck** handle) {
   if (loop == nullptr || !on_done) return DERP_ERR_INVALID_ARGUMENT;
   auto* self = new UvNetcheck(loop, map, options, std::move(on_done));
@@ -175,7 +175,7 @@ void UvNetcheck::maybe_free() {
   if (open_handles_ == 0 && reported_ && lookups_in_flight_.empty()) delete this;
 }
 
-int run_netcheck_on_private_loop(const client::DerpMap& map, const netcheck::Options& options,
+int run_netcheck_on_private_loop(const derpmap::DerpMap& map, const netcheck::Options& options,
                                  netcheck::Report* report) {
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) return DERP_ERR_UV_LOOP;

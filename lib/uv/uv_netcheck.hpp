@@ -21,7 +21,7 @@
 
 #include <uv.h>
 
-#include "client/derpmap.hpp"
+#include "derpmap/derpmap.hpp"
 #include "netcheck/options.hpp"
 #include "netcheck/planner.hpp"
 #include "netcheck/report.hpp"
@@ -35,7 +35,7 @@ class UvNetcheck {
   // DERP_OK: the run has started (sockets open, lookups under way); on_done will be called. A family whose
   // socket cannot be opened is left out of the run rather than failing it. DERP_ERR_INVALID_ARGUMENT for a null
   // loop or an empty on_done, DERP_ERR_UV_LOOP when the timer cannot be created (then on_done is never called).
-  static int start(uv_loop_t* loop, const client::DerpMap& map, const netcheck::Options& options, OnDone on_done,
+  static int start(uv_loop_t* loop, const derpmap::DerpMap& map, const netcheck::Options& options, OnDone on_done,
                    UvNetcheck** handle = nullptr);
 
   // Ends the run now; the report holds what was learnt so far. No-op once finished.
@@ -56,7 +56,7 @@ class UvNetcheck {
     std::size_t lookup = 0;  // index into planner_.lookups()
   };
 
-  UvNetcheck(uv_loop_t* loop, const client::DerpMap& map, const netcheck::Options& options, OnDone on_done);
+  UvNetcheck(uv_loop_t* loop, const derpmap::DerpMap& map, const netcheck::Options& options, OnDone on_done);
   ~UvNetcheck() = default;
 
   void open_socket(netcheck::Family family, Socket* socket);
@@ -89,7 +89,7 @@ class UvNetcheck {
 // options.timeout, plus whatever a DNS lookup already in libuv's thread pool takes to give up). The loop is closed
 // before returning. DERP_OK with *report; UvNetcheck::start's errors; DERP_ERR_UV_LOOP (no loop);
 // DERP_ERR_INTERNAL when the run ended without a report. Thread-safe (each call has its own loop).
-int run_netcheck_on_private_loop(const client::DerpMap& map, const netcheck::Options& options,
+int run_netcheck_on_private_loop(const derpmap::DerpMap& map, const netcheck::Options& options,
                                  netcheck::Report* report);
 
 }  // namespace derp::uv

@@ -12,7 +12,7 @@
 #include <cstring>
 #include <vector>
 
-#include "client/derpmap.hpp"
+#include "derpmap/derpmap.hpp"
 #include "common/bytes.hpp"
 #include "netcheck/planner.hpp"
 
@@ -25,12 +25,12 @@ void require(bool condition) {
   if (!condition) std::abort();
 }
 
-client::DerpMap fuzz_map() {
-  client::DerpMap m;
+derpmap::DerpMap fuzz_map() {
+  derpmap::DerpMap m;
   for (int id = 1; id <= 3; ++id) {
-    client::DerpRegion r;
+    derpmap::DerpRegion r;
     r.region_id = id;
-    client::DerpNode n;
+    derpmap::DerpNode n;
     n.name = std::to_string(id) + "a";
     n.region_id = id;
     n.host_name = "node" + std::to_string(id) + ".example";
@@ -64,7 +64,7 @@ void check_report(const Planner& p) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const client::DerpMap map = fuzz_map();
+  static const derpmap::DerpMap map = fuzz_map();
   Options options;
   options.random = [n = std::uint32_t{0}](MutableBytes out) mutable {
     std::memset(out.data(), 0x33, out.size());

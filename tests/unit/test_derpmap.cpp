@@ -6,22 +6,22 @@
 #include <sstream>
 #include <string>
 
-#include "client/derpmap.hpp"
+#include "derpmap/derpmap.hpp"
 #include "derp/common.h"
 #include "support/testdata.hpp"
 
-using derp::client::DerpMap;
-using derp::client::DerpNode;
-using derp::client::DerpRegion;
-using derp::client::DialAddress;
-using derp::client::effective_derp_port;
-using derp::client::effective_stun_port;
-using derp::client::encode_derp_map;
-using derp::client::node_ipv4_dial;
-using derp::client::node_ipv6_dial;
-using derp::client::parse_derp_map;
-using derp::client::region_key_mismatches;
-using derp::client::region_nodes_for_derp;
+using derp::derpmap::DerpMap;
+using derp::derpmap::DerpNode;
+using derp::derpmap::DerpRegion;
+using derp::derpmap::DialAddress;
+using derp::derpmap::effective_derp_port;
+using derp::derpmap::effective_stun_port;
+using derp::derpmap::encode_derp_map;
+using derp::derpmap::node_ipv4_dial;
+using derp::derpmap::node_ipv6_dial;
+using derp::derpmap::parse_derp_map;
+using derp::derpmap::region_key_mismatches;
+using derp::derpmap::region_nodes_for_derp;
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "client/derpmap.hpp"
+#include "derpmap/derpmap.hpp"
 #include "common/address.hpp"
 #include "netcheck/home_region.hpp"
 #include "netcheck/planner.hpp"
@@ -15,9 +15,9 @@
 
 using namespace derp;
 using namespace derp::netcheck;
-using client::DerpMap;
-using client::DerpNode;
-using client::DerpRegion;
+using derpmap::DerpMap;
+using derpmap::DerpNode;
+using derpmap::DerpRegion;
 
 namespace {
 

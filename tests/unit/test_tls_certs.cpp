@@ -15,13 +15,15 @@
 #include "test_tls_helpers.hpp"
 #include "tls/cert_pin.hpp"
 #include "tls/host_match.hpp"
-#include "tls/ip_literal.hpp"
+#include "common/ip_literal.hpp"
 #include "tls/pem_files.hpp"
 #include "tls/self_signed.hpp"
 
 using namespace derp::tls;
 using namespace derp::tls::test;
 using derp::Bytes;
+using derp::is_ip_literal;
+using derp::parse_ip_literal;
 
 namespace {
 

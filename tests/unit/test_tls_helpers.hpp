@@ -15,7 +15,7 @@
 #include "tls/cert_writer.hpp"
 #include "tls/client_config.hpp"
 #include "tls/drbg.hpp"
-#include "tls/ip_literal.hpp"
+#include "common/ip_literal.hpp"
 #include "tls/server_config.hpp"
 #include "tls/session.hpp"
 

@@ -23,9 +23,9 @@ std::unique_ptr<UvClient> make_client(TestLoop& loop, derp::uv::UvClientOptions 
   return client;
 }
 
-derp::client::DerpNode node(const std::string& name, const std::string& ipv4, const std::string& ipv6,
+derp::derpmap::DerpNode node(const std::string& name, const std::string& ipv4, const std::string& ipv6,
                             std::uint16_t port) {
-  derp::client::DerpNode n;
+  derp::derpmap::DerpNode n;
   n.name = name;
   n.region_id = 900;
   n.host_name = "localhost";
@@ -35,10 +35,10 @@ derp::client::DerpNode node(const std::string& name, const std::string& ipv4, co
   return n;
 }
 
-derp::uv::UvClientOptions region_options(std::vector<derp::client::DerpNode> nodes) {
+derp::uv::UvClientOptions region_options(std::vector<derp::derpmap::DerpNode> nodes) {
   auto o = client_options("");
   o.url.clear();
-  derp::client::DerpRegion region;
+  derp::derpmap::DerpRegion region;
   region.region_id = 900;
   region.region_code = "test";
   region.nodes = std::move(nodes);
@@ -109,7 +109,7 @@ TEST_CASE("uv client: a region's dead first node is skipped for the second", "[u
   REQUIRE(server);
   const std::uint16_t live = server->tcp_addresses().at(0).port;
   const std::uint16_t dead = unused_port(loop);
-  derp::client::DerpNode stun_only = node("0s", "127.0.0.1", "none", live);
+  derp::derpmap::DerpNode stun_only = node("0s", "127.0.0.1", "none", live);
   stun_only.stun_only = true;
   auto options = region_options({node("1a", "127.0.0.1", "none", dead), stun_only,
                                  node("1b", "127.0.0.1", "none", live)});

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "client/derpmap.hpp"
+#include "derpmap/derpmap.hpp"
 #include "common/address.hpp"
 #include "derp/netcheck.h"
 #include "netcheck/report.hpp"
@@ -145,11 +145,11 @@ class Nat {
   std::optional<derp_addr> client_;
 };
 
-client::DerpRegion loopback_region(int id, const derp_addr& stun) {
-  client::DerpRegion r;
+derpmap::DerpRegion loopback_region(int id, const derp_addr& stun) {
+  derpmap::DerpRegion r;
   r.region_id = id;
   r.region_code = "lo" + std::to_string(id);
-  client::DerpNode n;
+  derpmap::DerpNode n;
   n.name = std::to_string(id) + "a";
   n.region_id = id;
   n.host_name = "localhost";
@@ -174,7 +174,7 @@ struct RunResult {
   std::uint64_t elapsed_ms = 0;
 };
 
-RunResult run_netcheck(uv_loop_t* loop, const client::DerpMap& map, const netcheck::Options& options,
+RunResult run_netcheck(uv_loop_t* loop, const derpmap::DerpMap& map, const netcheck::Options& options,
                        const std::function<void()>& on_finished) {
   RunResult result;
   const std::uint64_t start = uv_hrtime();
@@ -226,7 +226,7 @@ void check_nat(NatKind kind) {
   REQUIRE(s2.open(&l.loop, "127.0.0.2"));
   Nat nat;
   REQUIRE(nat.open(&l.loop, kind, {&s1, &s2}, {"127.0.0.1", "127.0.0.2"}));
-  client::DerpMap map;
+  derpmap::DerpMap map;
   map.regions[1] = loopback_region(1, nat.front(0));
   map.regions[2] = loopback_region(2, nat.front(1));
   netcheck::Options options;
@@ -276,7 +276,7 @@ TEST_CASE("uv netcheck: a server that never answers ends in a timeout with UDP f
   Loop l;
   UdpSocket blackhole;  // bound, so no ICMP error comes back, and silent
   REQUIRE(blackhole.open(&l.loop, "127.0.0.1", nullptr));
-  client::DerpMap map;
+  derpmap::DerpMap map;
   map.regions[1] = loopback_region(1, blackhole.address());
   netcheck::Options options;
   options.timeout = 300 * kMillisecond;
@@ -291,10 +291,10 @@ TEST_CASE("uv netcheck: a server that never answers ends in a timeout with UDP f
 
 TEST_CASE("uv netcheck: a host name that does not resolve is skipped, and the run ends", "[netcheck][uv]") {
   Loop l;
-  client::DerpMap map;
-  client::DerpRegion region;
+  derpmap::DerpMap map;
+  derpmap::DerpRegion region;
   region.region_id = 1;
-  client::DerpNode n;
+  derpmap::DerpNode n;
   n.name = "1a";
   n.region_id = 1;
   n.host_name = "no-such-host.invalid";

@@ -1,5 +1,5 @@
 // DERPMap JSON: Go encoding/json reading rules and Go field names (reference §7), node choice helpers (§5).
-#include "client/derpmap.hpp"
+#include "derpmap/derpmap.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -12,9 +12,9 @@
 
 #include "crypto/go_json_read.hpp"
 #include "derp/common.h"
-#include "tls/ip_literal.hpp"
+#include "common/ip_literal.hpp"
 
-namespace derp::client {
+namespace derp::derpmap {
 
 namespace {
 
@@ -274,7 +274,7 @@ DialAddress dial_for(const std::string& field, std::size_t family_size) {
     d.kind = DialAddress::Kind::kUseDns;
     return d;
   }
-  const auto ip = tls::parse_ip_literal(field);
+  const auto ip = parse_ip_literal(field);
   if (ip && ip->size == family_size) {
     d.kind = DialAddress::Kind::kAddress;
     d.ip = field;
@@ -359,4 +359,4 @@ std::vector<const DerpNode*> region_nodes_for_derp(const DerpRegion& region) {
   return out;
 }
 
-}  // namespace derp::client
+}  // namespace derp::derpmap

@@ -9,7 +9,7 @@
 #include <optional>
 #include <string_view>
 
-namespace derp::tls {
+namespace derp {
 
 struct IpLiteral {
   std::array<std::uint8_t, 16> bytes{};
@@ -21,4 +21,4 @@ std::optional<IpLiteral> parse_ip_literal(std::string_view text);
 
 inline bool is_ip_literal(std::string_view text) { return parse_ip_literal(text).has_value(); }
 
-}  // namespace derp::tls
+}  // namespace derp

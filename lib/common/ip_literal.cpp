@@ -1,10 +1,10 @@
-#include "tls/ip_literal.hpp"
+#include "common/ip_literal.hpp"
 
 #include <arpa/inet.h>
 
 #include <string>
 
-namespace derp::tls {
+namespace derp {
 
 std::optional<IpLiteral> parse_ip_literal(std::string_view text) {
   // Longest IPv6 text is 45 characters; anything longer is not an address (and keeps the copy small).
@@ -22,4 +22,4 @@ std::optional<IpLiteral> parse_ip_literal(std::string_view text) {
   return std::nullopt;
 }
 
-}  // namespace derp::tls
+}  // namespace derp
