@@ -15,6 +15,8 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include <uv.h>
 
@@ -300,6 +302,25 @@ bool ServerProcess::start(bool tls, std::string* error) {
     const std::string report_fd = std::to_string(report[1]);
     const char* args[] = {"bench_server", kChildFlag, tls ? "tls" : "plain", control_fd.c_str(), report_fd.c_str(),
                           nullptr};
+    // DERP_BENCH_SERVER_WRAP runs the server under a tool (valgrind --tool=callgrind ..., strace -c ...): the
+    // command is split at spaces and the server's own command line follows it.
+    if (const char* wrap = std::getenv("DERP_BENCH_SERVER_WRAP"); wrap != nullptr && *wrap != '\0') {
+      static char exe[4096];
+      const ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+      if (len > 0) {
+        exe[len] = '\0';
+        static std::string words(wrap);
+        std::vector<char*> argv;
+        for (char* word = std::strtok(words.data(), " "); word != nullptr; word = std::strtok(nullptr, " ")) {
+          argv.push_back(word);
+        }
+        argv.push_back(exe);
+        for (std::size_t i = 1; args[i] != nullptr; ++i) argv.push_back(const_cast<char*>(args[i]));
+        argv.push_back(nullptr);
+        execvp(argv[0], argv.data());
+        _exit(127);
+      }
+    }
     execv("/proc/self/exe", const_cast<char* const*>(args));
     // _exit: the parent's atexit handlers and stdio buffers are not ours to run.
     _exit(127);

@@ -11,13 +11,11 @@ namespace {
 
 // One read's worth; the core copies what it keeps.
 constexpr std::size_t kReadBuffer = 64 * 1024;
-// One TLS record's plaintext at most.
-constexpr std::size_t kPlaintextBuffer = 16 * 1024;
 
 }  // namespace
 
-// A write of bytes the transport copied (the core's and the session's buffers move once consumed). Freed by its
-// callback; `owner` is null once the transport let go.
+// A plain-TCP write of bytes the transport copied (the core's buffer moves once consumed). Freed by its callback;
+// `owner` is null once the transport let go. (TLS writes are the pump's, uncopied.)
 struct UvClientTransport::WriteRequest {
   uv_write_t req{};
   std::vector<std::uint8_t> bytes;
@@ -33,6 +31,7 @@ UvClientTransport::~UvClientTransport() {
   setup_.on_ended = nullptr;
   if (!ended_) end(DERP_OK, "", /*notify=*/false);
   close_handles();
+  UvTlsPump::retire(std::move(tls_));  // a write in flight points into its session: it goes once that write ends
 }
 
 int UvClientTransport::start(Nanos now, std::string* detail) {
@@ -49,11 +48,13 @@ int UvClientTransport::start(Nanos now, std::string* detail) {
     return DERP_ERR_UV_LOOP;
   }
   if (setup_.tls != nullptr) {
-    if (const int rc = tls::Session::create_client(*setup_.tls, setup_.tls_target, &tls_, detail); rc != DERP_OK) {
+    std::unique_ptr<tls::Session> session;
+    if (const int rc = tls::Session::create_client(*setup_.tls, setup_.tls_target, &session, detail); rc != DERP_OK) {
       end(rc, *detail, false);
       return rc;
     }
-    plaintext_buffer_.resize(kPlaintextBuffer);
+    // The pump keeps a plaintext buffer only for the handshake (our record layer opens records in place).
+    tls_ = std::make_unique<UvTlsPump>(static_cast<UvTlsPump::Host*>(this), stream(), std::move(session), MutableBytes());
   }
   if (const int rc = client::ClientConnection::create(setup_.options, setup_.events, now, &core_); rc != DERP_OK) {
     *detail = std::string("client connection: ") + derp_strerror(rc);
@@ -103,74 +104,36 @@ void UvClientTransport::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
 
 void UvClientTransport::receive(MutableBytes in, Nanos now) {
   if (tls_) {
-    receive_tls(in, now);
+    (void)tls_went_on(tls_->receive(in, now), now);
   } else {
     core_->receive(in, now);
   }
 }
 
-// On our record layer (tls/session.hpp): whole records open in place in the read buffer, no copy.
-void UvClientTransport::receive_records(MutableBytes in, Nanos now) {
-  while (!ended_ && core_->phase() != client::ClientPhase::Closed) {
-    std::size_t used = 0;
-    MutableBytes plaintext;
-    const int rc = tls_->open_next(in, &used, &plaintext);
-    if (rc == DERP_ERR_TLS_CLOSED) {
-      core_->receive_eof(now);  // close_notify: the server ended the stream cleanly
-      return;
-    }
-    if (rc != DERP_OK) {
-      end(rc, "TLS: " + tls_->error_detail(), true);
-      return;
-    }
-    in = in.subspan(used);
-    if (!plaintext.empty()) core_->receive(plaintext, now);
-    if (used == 0 && plaintext.empty()) return;
-  }
+bool UvClientTransport::takes_plaintext() const { return !ended_ && core_->phase() != client::ClientPhase::Closed; }
+
+std::size_t UvClientTransport::plaintext_output(std::span<Bytes> views) {
+  const Bytes out = core_->pending_output();
+  if (out.empty() || views.empty()) return 0;
+  views[0] = out;
+  return 1;
 }
 
-void UvClientTransport::receive_tls(MutableBytes in, Nanos now) {
-  if (tls_->on_record_layer()) {
-    receive_records(in, now);
-    return;
+bool UvClientTransport::tls_went_on(UvTlsPump::Outcome outcome, Nanos now) {
+  switch (outcome) {
+    case UvTlsPump::Outcome::kOk:
+      return !ended_;
+    case UvTlsPump::Outcome::kPeerClosed:
+      core_->receive_eof(now);  // close_notify: the server ended the stream cleanly
+      return !ended_;
+    case UvTlsPump::Outcome::kTlsError:
+      end(tls_->tls_error(), "TLS: " + tls_->tls_error_detail(), true);
+      return false;
+    case UvTlsPump::Outcome::kSocketError:
+      end(DERP_ERR_PEER_CLOSED, std::string("write: ") + uv_strerror(tls_->socket_error()), true);
+      return false;
   }
-  const MutableBytes plain(plaintext_buffer_);
-  for (;;) {
-    std::size_t used = 0;
-    if (!in.empty()) {
-      if (const int rc = tls_->feed_ciphertext(in, &used); rc != DERP_OK) {
-        end(rc, "TLS: " + tls_->error_detail(), true);
-        return;
-      }
-      in = in.subspan(used);
-    }
-    bool got_any = false;
-    while (!ended_ && core_->phase() != client::ClientPhase::Closed) {
-      std::size_t got = 0;
-      const int rc = tls_->read_plaintext(plain, &got);
-      if (rc == DERP_ERR_TLS_CLOSED) {
-        core_->receive_eof(now);  // close_notify: the server ended the stream cleanly
-        return;
-      }
-      if (rc != DERP_OK) {
-        end(rc, "TLS: " + tls_->error_detail(), true);
-        return;
-      }
-      if (got == 0) break;
-      got_any = true;
-      core_->receive(Bytes(plain.data(), got), now);
-    }
-    if (tls_->on_record_layer() && !ended_) {
-      receive_records(in, now);  // the handshake ended inside this read
-      return;
-    }
-    if (in.empty() || ended_ || core_->phase() == client::ClientPhase::Closed) return;
-    if (used == 0 && !got_any) {
-      // The session took nothing and gave nothing: it cannot make progress on this input.
-      end(DERP_ERR_TLS_PROTOCOL, "TLS: the session accepts no more input", true);
-      return;
-    }
-  }
+  return false;
 }
 
 // ---- writing ---------------------------------------------------------------------------------------------------
@@ -188,46 +151,18 @@ void UvClientTransport::service(Nanos now) {
 }
 
 void UvClientTransport::flush(Nanos now) {
+  if (tls_) {
+    (void)tls_went_on(tls_->flush(now), now);
+    return;
+  }
   while (!ended_ && write_in_flight_ == nullptr) {
-    bool moved = false;
-    if (tls_) {
-      moved = move_plaintext_into_tls(now);
-      if (ended_) return;
-      const Bytes cipher = tls_->pending_ciphertext();
-      if (cipher.empty()) return;
-      std::size_t taken = 0;
-      const bool ok = write_bytes(cipher, &taken);
-      tls_->consume_ciphertext(taken);
-      if (!ok) return;
-      if (!moved && tls_->pending_ciphertext().empty()) return;
-    } else {
-      const Bytes out = core_->pending_output();
-      if (out.empty()) return;
-      std::size_t taken = 0;
-      const bool ok = write_bytes(out, &taken);
-      core_->output_written(taken, now);
-      if (!ok) return;
-    }
-  }
-}
-
-bool UvClientTransport::move_plaintext_into_tls(Nanos now) {
-  if (!tls_->handshake_done() || tls_closed_by_us_) return false;
-  bool moved = false;
-  for (;;) {
     const Bytes out = core_->pending_output();
-    if (out.empty()) break;
-    std::size_t accepted = 0;
-    const int rc = tls_->write_plaintext(out, &accepted);
-    core_->output_written(accepted, now);
-    if (rc != DERP_OK) {
-      end(rc, "TLS: " + tls_->error_detail(), true);
-      return false;
-    }
-    if (accepted == 0) break;  // the session's output is full: send it first
-    moved = true;
+    if (out.empty()) return;
+    std::size_t taken = 0;
+    const bool ok = write_bytes(out, &taken);
+    core_->output_written(taken, now);
+    if (!ok) return;
   }
-  return moved;
 }
 
 bool UvClientTransport::write_bytes(Bytes bytes, std::size_t* taken) {
@@ -275,6 +210,15 @@ void UvClientTransport::on_write(uv_write_t* req, int status) {
   self->service(monotonic_now());
 }
 
+void UvClientTransport::tls_write_done(int status) {
+  if (ended_) return;
+  if (status < 0) {
+    end(DERP_ERR_PEER_CLOSED, std::string("write: ") + uv_strerror(status), true);
+    return;
+  }
+  service(monotonic_now());
+}
+
 // ---- time ------------------------------------------------------------------------------------------------------
 
 void UvClientTransport::arm_timer(Nanos now) {
@@ -308,19 +252,16 @@ void UvClientTransport::end(int error, std::string detail, bool notify) {
   const Nanos now = monotonic_now();
   // Best effort, no waiting: what is already queued (a WebSocket close frame, our close_notify) helps the server
   // see a clean close.
-  if (tcp_ != nullptr && write_in_flight_ == nullptr && core_) {
-    if (tls_ && tls_->handshake_done() && tls_->error() == 0) {
-      if (core_->phase() == client::ClientPhase::Closed) (void)move_plaintext_into_tls(now);
-      if (!tls_closed_by_us_) {
-        tls_closed_by_us_ = true;
-        (void)tls_->close_notify();
+  if (tcp_ != nullptr && core_) {
+    if (tls_) {
+      tls_->send_best_effort(/*close_stream=*/true, now);
+    } else if (write_in_flight_ == nullptr) {
+      const Bytes pending = core_->pending_output();
+      if (!pending.empty()) {
+        uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(pending.data())),
+                                 static_cast<unsigned>(pending.size()));
+        (void)uv_try_write(stream(), &b, 1);
       }
-    }
-    const Bytes pending = tls_ ? tls_->pending_ciphertext() : core_->pending_output();
-    if (!pending.empty()) {
-      uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(pending.data())),
-                               static_cast<unsigned>(pending.size()));
-      (void)uv_try_write(stream(), &b, 1);
     }
   }
   close_handles();

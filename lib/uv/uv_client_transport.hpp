@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "tls/client_config.hpp"
 #include "tls/session.hpp"
 #include "uv/uv_client_handles.hpp"
+#include "uv/uv_tls_pump.hpp"
 
 namespace derp::uv {
 
@@ -34,7 +36,7 @@ struct TransportSetup {
   std::function<void(int error, const std::string& detail)> on_ended;
 };
 
-class UvClientTransport {
+class UvClientTransport final : private UvTlsPump::Host {
  public:
   explicit UvClientTransport(TransportSetup setup);
   ~UvClientTransport();
@@ -63,28 +65,32 @@ class UvClientTransport {
 
   uv_stream_t* stream() const { return reinterpret_cast<uv_stream_t*>(tcp_); }
   void receive(MutableBytes in, Nanos now);
-  void receive_tls(MutableBytes in, Nanos now);
-  void receive_records(MutableBytes in, Nanos now);
   void flush(Nanos now);
-  bool move_plaintext_into_tls(Nanos now);
-  // Writes `bytes` (try_write, then one queued write of a copy of the rest). Returns how many were taken (all of
-  // them unless a write was already in flight or the socket failed).
+  // What the TLS pump reported; false when the transport ended.
+  bool tls_went_on(UvTlsPump::Outcome outcome, Nanos now);
+  // Plain TCP: writes `bytes` (try_write, then one queued write of a copy of the rest). Returns how many were
+  // taken (all of them unless a write was already in flight or the socket failed).
   bool write_bytes(Bytes bytes, std::size_t* taken);
   void arm_timer(Nanos now);
   void end(int error, std::string detail, bool notify);
   void close_handles();
 
+  // UvTlsPump::Host
+  bool takes_plaintext() const override;
+  void deliver_plaintext(Bytes plaintext, Nanos now) override { core_->receive(plaintext, now); }
+  std::size_t plaintext_output(std::span<Bytes> views) override;
+  void plaintext_taken(std::size_t n, Nanos now) override { core_->output_written(n, now); }
+  void tls_write_done(int status) override;
+
   TransportSetup setup_;
   uv_tcp_t* tcp_;
   TimerHandle timer_;
-  std::unique_ptr<tls::Session> tls_;
+  std::unique_ptr<UvTlsPump> tls_;  // TLS only; retired (not freed) while its write is in flight
   std::unique_ptr<client::ClientConnection> core_;
   std::vector<std::uint8_t> read_buffer_;
-  std::vector<std::uint8_t> plaintext_buffer_;
-  WriteRequest* write_in_flight_ = nullptr;
+  WriteRequest* write_in_flight_ = nullptr;  // plain TCP
   Nanos armed_deadline_ = kNever;
   bool ended_ = false;
-  bool tls_closed_by_us_ = false;
 };
 
 }  // namespace derp::uv

@@ -69,11 +69,13 @@ void UvConnection::start(Nanos now) {
     remote_ = from_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
   }
   if (ctx_.tls != nullptr) {
-    if (const int rc = tls::Session::create_server(*ctx_.tls, &tls_); rc != DERP_OK) {
+    std::unique_ptr<tls::Session> session;
+    if (const int rc = tls::Session::create_server(*ctx_.tls, &session); rc != DERP_OK) {
       log(LogLevel::Warn, std::string("no TLS session: ") + derp_strerror(rc));
       close_transport("");
       return;
     }
+    tls_ = std::make_unique<UvTlsPump>(static_cast<UvTlsPump::Host*>(this), stream(), std::move(session), ctx_.plaintext_buffer);
   }
   core_ = ctx_.core->accept(remote_, now);
   core_->user_data = this;
@@ -141,7 +143,8 @@ void UvConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   const Bytes in(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread));
   if (self->tls_) {
     // The loop-wide read buffer is ours until this callback returns: records are opened in place there.
-    self->receive_tls(MutableBytes(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)), now);
+    (void)self->tls_went_on(self->tls_->receive(
+        MutableBytes(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)), now));
   } else {
     self->feed_core(in, now);
   }
@@ -160,90 +163,31 @@ void UvConnection::feed_core(Bytes in, Nanos now) {
   }
 }
 
-void UvConnection::receive_tls(MutableBytes in, Nanos now) {
-  if (tls_->on_record_layer()) {
-    receive_records(in, now);
-    return;
+bool UvConnection::takes_plaintext() const { return !closing_ && !is_closing_phase(core_->phase()); }
+
+bool UvConnection::tls_went_on(UvTlsPump::Outcome outcome) {
+  switch (outcome) {
+    case UvTlsPump::Outcome::kOk:
+      return !closing_;
+    case UvTlsPump::Outcome::kPeerClosed:
+      tls_->send_best_effort(/*close_stream=*/false, monotonic_now());  // our answering close_notify
+      close_transport("");                                              // the client's close_notify: same as EOF
+      return false;
+    case UvTlsPump::Outcome::kTlsError:
+      fail_tls();
+      return false;
+    case UvTlsPump::Outcome::kSocketError:
+      close_transport(uv_strerror(tls_->socket_error()));
+      return false;
   }
-  const MutableBytes plain = ctx_.plaintext_buffer;
-  for (;;) {
-    std::size_t used = 0;
-    if (!in.empty()) {
-      if (const int rc = tls_->feed_ciphertext(in, &used); rc != DERP_OK) {
-        fail_tls(rc);
-        return;
-      }
-      in = in.subspan(used);
-    }
-    bool got_any = false;
-    while (!closing_ && !is_closing_phase(core_->phase())) {
-      std::size_t got = 0;
-      const int rc = tls_->read_plaintext(plain, &got);
-      if (rc == DERP_ERR_TLS_CLOSED) {
-        send_pending_best_effort();  // our answering close_notify, when there is one
-        close_transport("");         // the client's close_notify: same as EOF
-        return;
-      }
-      if (rc != DERP_OK) {
-        fail_tls(rc);
-        return;
-      }
-      if (got == 0) break;
-      got_any = true;
-      feed_core(Bytes(plain.data(), got), now);
-      if (closing_) return;
-    }
-    if (tls_->on_record_layer() && !closing_) {
-      // The handshake ended inside this read: the rest of it goes the in-place way.
-      receive_records(in, now);
-      return;
-    }
-    if (in.empty() || closing_ || is_closing_phase(core_->phase())) return;
-    if (used == 0 && !got_any) {
-      // The session took nothing and gave nothing: it cannot make progress on this input.
-      fail_tls(DERP_ERR_TLS_PROTOCOL);
-      return;
-    }
-  }
+  return false;
 }
 
-// After our own record layer took over from mbedTLS (tls/session.hpp): each whole record in the read is opened in
-// place and its plaintext goes to the core from where it lies, with no copy; only a record split across reads is
-// buffered in the session.
-void UvConnection::receive_records(MutableBytes in, Nanos now) {
-  while (!closing_ && !is_closing_phase(core_->phase())) {
-    std::size_t used = 0;
-    MutableBytes plaintext;
-    const int rc = tls_->open_next(in, &used, &plaintext);
-    if (rc == DERP_ERR_TLS_CLOSED) {
-      send_pending_best_effort();  // our answering close_notify
-      close_transport("");
-      return;
-    }
-    if (rc != DERP_OK) {
-      fail_tls(rc);
-      return;
-    }
-    in = in.subspan(used);
-    if (!plaintext.empty()) feed_core(plaintext, now);
-    if (used == 0 && plaintext.empty()) return;  // everything taken
-  }
-}
-
-// Sends what the session holds (an alert, close_notify) if the socket takes it now; no waiting for it.
-void UvConnection::send_pending_best_effort() {
-  if (write_in_flight_) return;
-  const Bytes alert = tls_->pending_ciphertext();
-  if (alert.empty()) return;
-  uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(alert.data())),
-                           static_cast<unsigned>(alert.size()));
-  uv_try_write(stream(), &b, 1);
-}
-
-void UvConnection::fail_tls(int code) {
-  const std::string& detail = tls_->error_detail();
+void UvConnection::fail_tls() {
+  const int code = tls_->tls_error();
+  const std::string detail = tls_->tls_error_detail();
   log(LogLevel::Info, std::string("TLS: ") + derp_strerror(code) + (detail.empty() ? "" : " (" + detail + ")"));
-  send_pending_best_effort();  // an alert may be waiting; it helps the peer to see why
+  tls_->send_best_effort(/*close_stream=*/false, monotonic_now());  // an alert may be waiting; it tells the peer why
   close_transport("");
 }
 
@@ -316,78 +260,27 @@ void UvConnection::flush_plain(Nanos now) {
   }
 }
 
-void UvConnection::flush_tls(Nanos now) {
-  while (!write_in_flight_ && !closing_) {
-    const bool moved = move_plaintext_into_tls(now);
-    if (closing_) return;
-    const bool sent_all = send_ciphertext();
-    if (!sent_all || !moved) return;
-  }
-}
+// The TLS pump seals the core's output and writes it without copies (uv_tls_pump.hpp).
+void UvConnection::flush_tls(Nanos now) { (void)tls_went_on(tls_->flush(now)); }
 
-// Feeds core output to the session while it accepts; true when some was taken.
-bool UvConnection::move_plaintext_into_tls(Nanos now) {
-  if (!tls_->handshake_done() || tls_finishing_) return false;
-  std::array<Bytes, kMaxViews> views;
-  bool moved = false;
-  while (core_->output_size() > 0) {
-    const std::size_t n = core_->output(views);
-    std::size_t total = 0;
-    for (std::size_t i = 0; i < n; ++i) total += views[i].size();
-    // Frames queued together share records (up to 16 KiB each) on our record layer.
-    std::size_t accepted_total = 0;
-    const int rc = tls_->write_gather(std::span<const Bytes>(views.data(), n), &accepted_total);
-    const bool session_full = rc != DERP_OK || accepted_total < total;
-    core_->output_written(accepted_total, now);
-    if (rc != DERP_OK) {
-      fail_tls(rc);
-      return false;
-    }
-    if (accepted_total > 0) moved = true;
-    if (session_full) break;
+void UvConnection::tls_write_done(int status) {
+  if (closing_) return;  // UV_ECANCELED from close_transport, or a write that ended as the handle closed
+  if (status < 0) {
+    close_transport(uv_strerror(status));
+    return;
   }
-  return moved;
-}
-
-// Sends the session's ciphertext: what the socket takes now, the rest as one write straight from the session's
-// buffer, held in place until the write ends (Session::hold_pending: later records queue behind it), so nothing
-// is copied on EAGAIN. True when everything went out at once.
-bool UvConnection::send_ciphertext() {
-  Bytes pending = tls_->pending_ciphertext();
-  if (pending.empty()) return true;
-  uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(pending.data())),
-                           static_cast<unsigned>(pending.size()));
-  int written = uv_try_write(stream(), &b, 1);
-  if (written == UV_EAGAIN) written = 0;
-  if (written < 0) {
-    close_transport(uv_strerror(written));
-    return false;
-  }
-  tls_->consume_ciphertext(static_cast<std::size_t>(written));
-  pending = tls_->pending_ciphertext();
-  if (pending.empty()) return true;
-  b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(pending.data())),
-                  static_cast<unsigned>(pending.size()));
-  if (const int rc = uv_write(&write_req_, stream(), &b, 1, on_write); rc != 0) {
-    close_transport(uv_strerror(rc));
-    return false;
-  }
-  tls_->hold_pending(true);
-  write_in_flight_ = true;
-  in_flight_bytes_ = pending.size();
-  return false;
+  const Nanos now = monotonic_now();
+  service(now);
+  serve_ready(*ctx_.core, now);
 }
 
 // The core is done with a TLS connection: say close_notify (RFC 8446 §6.1), send it, then close. The peer need
 // not answer with its own close_notify before we close (§6.1), so the close is the same lingering one as over
 // plain TCP: what it still sends is discarded as ciphertext.
 void UvConnection::finish_tls(Nanos now) {
-  if (!tls_finishing_) {
-    tls_finishing_ = true;
-    if (tls_->handshake_done() && tls_->error() == 0) tls_->close_notify();
-  }
-  if (!write_in_flight_ && !send_ciphertext()) return;
-  if (!write_in_flight_ && !closing_) linger(now);
+  tls_->finish(now);
+  if (!tls_went_on(tls_->flush(now))) return;
+  if (tls_->drained()) linger(now);
 }
 
 // Every byte for the peer is written (or queued in libuv, which sends it before the FIN): half-close, then wait for
@@ -420,12 +313,7 @@ void UvConnection::on_write(uv_write_t* req, int status) {
     return;
   }
   const Nanos now = monotonic_now();
-  if (!self->tls_) {
-    self->core_->output_written(self->in_flight_bytes_, now);
-  } else {
-    self->tls_->consume_ciphertext(self->in_flight_bytes_);
-    self->tls_->hold_pending(false);
-  }
+  self->core_->output_written(self->in_flight_bytes_, now);  // plain TCP: TLS writes end in tls_write_done
   self->in_flight_bytes_ = 0;
   self->service(now);
   serve_ready(*self->ctx_.core, now);
@@ -451,7 +339,7 @@ void UvConnection::on_timer(uv_timer_t* timer) {
   self->armed_deadline_ = server::kNever;
   if (self->closing_ || self->core_ == nullptr) return;
   const Nanos now = monotonic_now();
-  if (is_closing_phase(self->core_->phase()) || self->tls_finishing_) {
+  if (is_closing_phase(self->core_->phase()) || (self->tls_ && self->tls_->finishing())) {
     if (now >= self->linger_deadline_) {
       if (self->lingering_) {
         // Common enough (a peer that ignores our FIN), and harmless: everything was delivered.

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,7 @@
 #include "tls/server_config.hpp"
 #include "tls/session.hpp"
 #include "uv/clock.hpp"
+#include "uv/uv_tls_pump.hpp"
 
 namespace derp::uv {
 
@@ -56,7 +58,7 @@ struct ConnectionContext {
   std::function<void(server::LogLevel, std::string_view)> log;
 };
 
-class UvConnection {
+class UvConnection final : private UvTlsPump::Host {
  public:
   explicit UvConnection(ConnectionContext& context);
   UvConnection(const UvConnection&) = delete;
@@ -86,14 +88,11 @@ class UvConnection {
   void log(server::LogLevel level, std::string_view text) const;
 
   void feed_core(Bytes plaintext, Nanos now);
-  void receive_tls(MutableBytes ciphertext, Nanos now);
-  void receive_records(MutableBytes ciphertext, Nanos now);
-  void send_pending_best_effort();
-  void fail_tls(int code);
+  void fail_tls();
+  // What the TLS pump reported: true when the connection goes on.
+  bool tls_went_on(UvTlsPump::Outcome outcome);
   void flush_plain(Nanos now);
   void flush_tls(Nanos now);
-  bool move_plaintext_into_tls(Nanos now);
-  bool send_ciphertext();
   void finish_tls(Nanos now);
   void linger(Nanos now);
   void arm_timer(Nanos now);
@@ -105,26 +104,31 @@ class UvConnection {
   static void on_timer(uv_timer_t* timer);
   static void on_handle_closed(uv_handle_t* handle);
 
+  // UvTlsPump::Host
+  bool takes_plaintext() const override;
+  void deliver_plaintext(Bytes plaintext, Nanos now) override { feed_core(plaintext, now); }
+  std::size_t plaintext_output(std::span<Bytes> views) override { return core_->output(views); }
+  void plaintext_taken(std::size_t n, Nanos now) override { core_->output_written(n, now); }
+  void tls_write_done(int status) override;
+
   ConnectionContext& ctx_;
   server::Connection* core_ = nullptr;
-  std::unique_ptr<tls::Session> tls_;
+  std::unique_ptr<UvTlsPump> tls_;  // TLS only
   derp_addr remote_{};
 
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
-  uv_write_t write_req_{};
+  uv_write_t write_req_{};  // plain TCP only (the TLS pump has its own)
   uv_shutdown_t shutdown_req_{};
-  // Bytes the write in flight covers: plain, core output (output_written in its callback); TLS, the session's
-  // pending ciphertext, held in place until then (consumed in the callback).
+  // Core output the plain write in flight covers (output_written in its callback).
   std::size_t in_flight_bytes_ = 0;
 
   Nanos armed_deadline_ = server::kNever;
   Nanos linger_deadline_ = server::kNever;
   int handles_open_ = 0;
-  bool write_in_flight_ = false;
+  bool write_in_flight_ = false;  // plain TCP
   bool closing_ = false;
   bool lingering_ = false;  // all output written, FIN sent or on its way: input is discarded until EOF
-  bool tls_finishing_ = false;
   std::size_t read_after_close_ = 0;  // bytes read and discarded since the core closed
 };
 
