@@ -528,12 +528,6 @@ std::vector<ThroughputRow> run_throughput(const Options& o, bool tls) {
       rows.push_back(row);
     }
   }
-  // The server's own total, for per-packet counts taken from outside (perf stat -p, callgrind: docs/benchmarks.md).
-  ServerStats totals;
-  if (server.process.stats(&totals)) {
-    std::printf("  %s server pid %d wrote %" PRIu64 " packets in all\n", mode, static_cast<int>(server.process.pid()),
-                totals.packets_sent);
-  }
   server.process.stop();
   return rows;
 }
