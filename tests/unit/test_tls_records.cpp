@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -596,4 +597,38 @@ TEST_CASE("tls records: ECDHE-RSA suites switch too (an RSA certificate made by 
     send_all(c.server, c.client, text);
     CHECK(c.client.received == text);
   }
+}
+
+TEST_CASE("tls records: our client offers ChaCha20-Poly1305 before any AES-GCM suite, so Go's server picks it",
+          "[tls]") {
+  // Go's crypto/tls server picks AES-128-GCM (which our record layer cannot carry) only when the client's first
+  // AEAD suite is AES-GCM; otherwise ChaCha20-Poly1305 (tls_policy.cpp).
+  auto client_cfg = client_config("", /*insecure=*/true);
+  std::unique_ptr<Session> client;
+  REQUIRE(Session::create_client(*client_cfg, {"127.0.0.1", ""}, &client, nullptr) == DERP_OK);
+  const std::vector<std::uint8_t> hello = take_pending(*client);
+  // record header (5), handshake header (4), client_version (2), random (32), session_id (1 + n), cipher_suites.
+  std::size_t at = 5 + 4 + 2 + 32;
+  REQUIRE(hello.size() > at + 3);
+  at += 1 + hello[at];
+  const std::size_t suites_len = (std::size_t{hello[at]} << 8) | hello[at + 1];
+  at += 2;
+  REQUIRE(hello.size() >= at + suites_len);
+  std::vector<int> suites;
+  for (std::size_t i = 0; i + 1 < suites_len; i += 2) suites.push_back((hello[at + i] << 8) | hello[at + i + 1]);
+  const auto is_aead = [](int id) {
+    return id == MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 ||
+           id == MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 ||
+           id == MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 || id == MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 ||
+           id == MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 || id == MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256;
+  };
+  const auto first_aead = std::find_if(suites.begin(), suites.end(), is_aead);
+  REQUIRE(first_aead != suites.end());
+  CHECK(*first_aead == MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256);
+  // AES-128-GCM is still offered, after the suites our record layer carries.
+  const auto aes128 = std::find(suites.begin(), suites.end(), MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256);
+  const auto aes256 = std::find(suites.begin(), suites.end(), MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384);
+  REQUIRE(aes128 != suites.end());
+  REQUIRE(aes256 != suites.end());
+  CHECK(aes256 < aes128);
 }
