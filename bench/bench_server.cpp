@@ -4,7 +4,7 @@
 //
 //   bench_server [throughput|memory|all] [--quick] [--plain-only|--tls-only] [--seconds=S] [--warmup=S]
 //                [--window-kib=N] [--total-window-mib=N]
-//   bench_server window [--plain-only|--tls-only] [--pairs=8] [--sizes=1280,16384] [--window-packets=32]
+//   bench_server window [--plain-only|--tls-only] [--pairs=8] [--sizes=64,1280,16384] [--window-packets=32]
 //                [--seconds=S] [--repeat=R] [--no-pin]
 //
 // The server runs in a child process (bench_server_process.hpp) so /proc/<pid> gives its own RSS and CPU time;
@@ -81,7 +81,7 @@ void usage() {
       "                    [--seconds=S] [--warmup=S] [--window-kib=N] [--total-window-mib=N]\n"
       "  throughput  packets/s and MB/s through the server, 64/1280/16384-byte packets, 1/10/100 pairs\n"
       "  memory      server RSS per idle connection at 1,000 and 10,000 connections\n"
-      "  window      N pairs (--pairs=8), W packets in flight per pair (--window-packets=32), 1280 and 16384 B,\n"
+      "  window      N pairs (--pairs=8), W packets in flight per pair (--window-packets=32), 64, 1280, 16384 B,\n"
       "              server on CPU 0 and clients on CPU 1, packets per second of server CPU; --repeat=R (5)\n"
       "  --quick     1 and 10 pairs, 1 s per case, 100 and 1,000 idle connections\n");
 }
@@ -113,7 +113,7 @@ bool parse_options(int argc, char** argv, Options* o) {
       o->throughput = o->memory = false;
       part_given = true;
       o->pairs = {8};
-      o->sizes = {1280, 16384};
+      o->sizes = {64, 1280, 16384};
     } else if (a.rfind("--window-packets=", 0) == 0) {
       o->window_packets = static_cast<std::size_t>(std::atol(value("--window-packets=").c_str()));
     } else if (a.rfind("--repeat=", 0) == 0) {
@@ -289,6 +289,11 @@ struct ThroughputRow {
   double client_cpu = 0;
   double server_cpu_seconds = 0;      // over the measured time
   double packets_per_server_cpu = 0;  // packets delivered per second of server CPU time
+  // Over the measured time, per packet the server wrote to a receiver: its heap allocations (alloc_counter.hpp)
+  // and its read and write system calls (/proc/<pid>/io). Negative: not known.
+  double allocations_per_packet = -1;
+  double reads_per_packet = -1;
+  double writes_per_packet = -1;
 };
 
 // The flow control and counting of one set of pairs. Connection 2i sends to connection 2i + 1.
@@ -482,12 +487,26 @@ std::vector<ThroughputRow> run_throughput(const Options& o, bool tls) {
       const std::uint64_t bytes0 = run.received_bytes();
       const double server_cpu0 = server_cpu();
       const double client_cpu0 = own_cpu_seconds();
+      ServerStats measured0;
+      ServerStats measured1;
+      const bool measured_ok0 = o.window_mode && server.process.stats(&measured0);
+      const derp::bench::SyscallCounts calls0 = server.process.syscalls();
       loop_with_stall_checks(o.seconds);
       const double t1 = now_seconds();
       const std::uint64_t packets1 = run.received_packets();
       const std::uint64_t bytes1 = run.received_bytes();
       const double server_cpu1 = server_cpu();
       const double client_cpu1 = own_cpu_seconds();
+      const derp::bench::SyscallCounts calls1 = server.process.syscalls();
+      if (measured_ok0 && server.process.stats(&measured1) && measured1.packets_sent > measured0.packets_sent) {
+        const double sent = static_cast<double>(measured1.packets_sent - measured0.packets_sent);
+        // The stats request itself is one read and one write of the control pipe (and its answer's allocations).
+        row.allocations_per_packet = static_cast<double>(measured1.heap_allocations - measured0.heap_allocations) / sent;
+        if (calls1.reads > 0) {
+          row.reads_per_packet = static_cast<double>(calls1.reads - calls0.reads) / sent;
+          row.writes_per_packet = static_cast<double>(calls1.writes - calls0.writes) / sent;
+        }
+      }
       run.stop();
       // Let what is in flight arrive, so the next case starts from an empty server.
       fleet.run_until(
@@ -527,6 +546,11 @@ std::vector<ThroughputRow> run_throughput(const Options& o, bool tls) {
       }
       rows.push_back(row);
     }
+  }
+  // For dividing a whole-process count (strace -c -f -p <server pid>) by the packets relayed.
+  if (ServerStats total; o.window_mode && server.process.stats(&total)) {
+    std::printf("  %s server child %d: %" PRIu64 " packets written to receivers in all\n", mode,
+                static_cast<int>(server.process.pid()), total.packets_sent);
   }
   server.process.stop();
   return rows;
@@ -671,16 +695,19 @@ void print_window(const Options& o, const std::vector<ThroughputRow>& rows) {
               "(/proc/<pid>/schedstat)\n",
               o.window_packets, o.seconds, o.warmup, o.repeat,
               o.pin ? "pinned to CPU 0, clients to CPU 1" : "and clients not pinned");
-  std::printf("%-6s %7s %6s %12s %11s %11s %7s %20s\n", "mode", "size", "pairs", "packets/s", "server CPU",
-              "client CPU", "drops", "pps/server-CPU-s");
+  std::printf("syscalls/pkt = the server's read + write system calls (/proc/<pid>/io syscr, syscw) per packet it\n"
+              "wrote to a receiver; allocs/pkt = its heap allocations (counting malloc) per such packet\n");
+  std::printf("%-6s %7s %6s %12s %11s %11s %7s %20s %9s %9s %11s\n", "mode", "size", "pairs", "packets/s",
+              "server CPU", "client CPU", "drops", "pps/server-CPU-s", "reads/pkt", "writes/pkt", "allocs/pkt");
   for (std::size_t i = 0; i < rows.size();) {
     std::size_t j = i;
     std::vector<double> figures;
     while (j < rows.size() && rows[j].size == rows[i].size && rows[j].pairs == rows[i].pairs &&
            rows[j].mode == rows[i].mode) {
       const ThroughputRow& r = rows[j];
-      std::printf("%-6s %7zu %6zu %12.0f %10.0f%% %10.0f%% %7" PRIu64 " %20.0f%s\n", r.mode, r.size, r.pairs,
-                  r.packets_per_s, r.server_cpu * 100, r.client_cpu * 100, r.drops, r.packets_per_server_cpu,
+      std::printf("%-6s %7zu %6zu %12.0f %10.0f%% %10.0f%% %7" PRIu64 " %20.0f %9.3f %9.3f %11.4f%s\n", r.mode,
+                  r.size, r.pairs, r.packets_per_s, r.server_cpu * 100, r.client_cpu * 100, r.drops,
+                  r.packets_per_server_cpu, r.reads_per_packet, r.writes_per_packet, r.allocations_per_packet,
                   r.ok ? "" : "  (connections lost)");
       figures.push_back(r.packets_per_server_cpu);
       ++j;

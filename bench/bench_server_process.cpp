@@ -20,6 +20,7 @@
 
 #include <uv.h>
 
+#include "alloc_counter.hpp"
 #include "tls/server_config.hpp"
 #include "uv/uv_server.hpp"
 
@@ -121,6 +122,7 @@ void child_report_stats(Child& c) {
   s.queued_bytes = k.queued_bytes;
   for (const std::uint64_t n : k.handshake_failures) s.handshake_failures += n;
   s.write_timeouts = k.sclient_write_timeouts;
+  s.heap_allocations = heap_allocations();
   // A pipe takes this much at once; the parent reads each answer before asking again.
   write_all(c.report_fd, &s, sizeof s);
 }
@@ -252,6 +254,22 @@ bool read_rss(pid_t pid, Rss* out) {
     out->anon = status_anon;
   }
   return rollup || status;
+}
+
+bool read_syscall_counts(pid_t pid, SyscallCounts* out) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/io");
+  std::string name;
+  std::uint64_t value = 0;
+  bool found = false;
+  while (in >> name >> value) {
+    if (name == "syscr:") {
+      out->reads = value;
+      found = true;
+    } else if (name == "syscw:") {
+      out->writes = value;
+    }
+  }
+  return found;
 }
 
 double read_cpu_seconds(pid_t pid) {

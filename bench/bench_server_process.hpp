@@ -40,7 +40,16 @@ struct ServerStats {
   std::uint64_t queued_bytes = 0;
   std::uint64_t handshake_failures = 0;  // every reason
   std::uint64_t write_timeouts = 0;
+  std::uint64_t heap_allocations = 0;  // every malloc/calloc/realloc of the child so far (alloc_counter.hpp)
 };
+
+// Read and write system calls of a process so far (/proc/<pid>/io syscr, syscw: read/readv and write/writev on
+// sockets count; epoll_wait, recvmsg and sendmsg do not).
+struct SyscallCounts {
+  std::uint64_t reads = 0;
+  std::uint64_t writes = 0;
+};
+bool read_syscall_counts(pid_t pid, SyscallCounts* out);
 
 // A process's resident memory, in bytes. total and anon come from /proc/<pid>/smaps_rollup, which walks the page
 // tables and is exact; VmRSS in /proc/<pid>/status comes from counters the kernel keeps lazily (per thread, per
@@ -69,6 +78,11 @@ class ServerProcess {
   bool stats(ServerStats* out);
   Rss rss() const;
   double cpu_seconds() const { return read_cpu_seconds(pid_); }
+  SyscallCounts syscalls() const {
+    SyscallCounts c;
+    if (pid_ > 0) read_syscall_counts(pid_, &c);
+    return c;
+  }
   // Asks the child to close the server and exit; kills it when it does not within 2 s. Idempotent.
   void stop();
 
