@@ -53,21 +53,45 @@ Connection::Connection(Server& server, std::uint64_t id, const derp_addr& remote
 
 Connection::~Connection() { release_output(DropReason::gone_disconnected); }
 
-int Connection::receive(Bytes in, Nanos now) {
-  server_.now_ = now;
-  while (!in.empty()) {
-    if (phase_ == Phase::Closing || phase_ == Phase::Closed) return DERP_OK;  // input after the end is ignored
-    if (phase_ != Phase::Http) return websocket_ ? on_websocket_bytes(in, now) : on_frame_bytes(in, now);
-    std::size_t used = 0;
-    const int rc = on_http_bytes(in, &used, now);
-    in = in.subspan(used);
-    if (rc < 0) return rc;
-  }
-  return DERP_OK;
+int Connection::receive(Bytes in, Nanos now) { return receive_input(in, now, nullptr); }
+
+int Connection::receive_some(Bytes in, Nanos now, std::size_t* consumed) {
+  *consumed = 0;
+  return receive_input(in, now, consumed);
 }
 
-int Connection::on_frame_bytes(Bytes in, Nanos now) {
+int Connection::receive_input(Bytes in, Nanos now, std::size_t* consumed) {
+  server_.now_ = now;
+  server_.flush_wanted_ = false;
+  const std::size_t offered = in.size();
+  int rc = DERP_OK;
+  while (!in.empty()) {
+    if (phase_ == Phase::Closing || phase_ == Phase::Closed) break;  // input after the end is ignored
+    if (phase_ != Phase::Http) {
+      if (websocket_) {
+        rc = on_websocket_bytes(in, now);
+        in = {};
+      } else {
+        std::size_t used = 0;
+        rc = on_frame_bytes(in, now, consumed != nullptr ? &used : nullptr);
+        in = consumed != nullptr ? in.subspan(used) : Bytes{};
+      }
+      break;
+    }
+    std::size_t used = 0;
+    rc = on_http_bytes(in, &used, now);
+    in = in.subspan(used);
+    if (rc < 0) break;
+  }
+  if (consumed != nullptr) *consumed = offered - in.size();
+  return rc;
+}
+
+int Connection::on_frame_bytes(Bytes in, Nanos now, std::size_t* consumed) {
+  const std::size_t offered = in.size();
   while (!in.empty() && (phase_ == Phase::Handshake || phase_ == Phase::Running)) {
+    // A destination's queue is half full: hand the rest back so that the host writes it out first (receive_some).
+    if (consumed != nullptr && server_.flush_wanted_) break;
     std::size_t used = 0;
     frame::Frame frame;
     const int r = reader_.next(in, &used, &frame);
@@ -90,6 +114,7 @@ int Connection::on_frame_bytes(Bytes in, Nanos now) {
           false);
     return DERP_ERR_NO_MEMORY;
   }
+  if (consumed != nullptr) *consumed = offered - in.size();
   return DERP_OK;
 }
 

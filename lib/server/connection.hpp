@@ -6,7 +6,7 @@
 // for ClientInfo) → Running (frames both ways) → Closing (flush what is queued, then close) or Closed (close now).
 //
 // Host loop, per connection:
-//   conn->receive(bytes, now)          after every read
+//   conn->receive(bytes, now)          after every read (or receive_some: whole reads, flushing when it stops)
 //   conn->output(views) / output_written(n, now)   write what is pending (several views: one writev)
 //   conn->deadline() / tick(now)      arm a timer; call tick when it fires
 //   phase Closed → close the transport, then Server::remove(conn).  Closing → flush output, then the same.
@@ -35,6 +35,7 @@
 namespace derp::server {
 
 class Server;
+struct ClientSet;
 
 enum class Phase : std::uint8_t { Http, Handshake, Running, Closing, Closed };
 
@@ -72,6 +73,12 @@ class Connection {
   // Bytes read from the transport. Returns DERP_OK, or a negative code when the input closed the connection (the
   // phase then says how to close; close_detail() says why).
   int receive(Bytes in, Nanos now);
+  // The same, but it may stop early, at a frame boundary, once a packet it routed left a destination's queue half
+  // full (of ServerOptions::queue_packets or queue_bytes): the host then writes out the ready connections
+  // (Server::drain_ready) and offers the rest, so a host that feeds whole reads still never overflows the queue of
+  // a receiver whose socket takes everything. *consumed: bytes taken (all of them unless it stopped early; at
+  // least one frame's worth when it did). WebSocket input is always taken whole.
+  int receive_some(Bytes in, Nanos now, std::size_t* consumed);
 
   // The pending output, in order, as up to views.size() spans; returns how many were filled.
   std::size_t output(std::span<Bytes> views) const;
@@ -131,7 +138,9 @@ class Connection {
   int on_request(const http::RequestHead& request, Nanos now);
   int start_derp(const http::RequestHead& request, Nanos now);
   int start_websocket(const http::RequestHead& request, Nanos now);
-  int on_frame_bytes(Bytes in, Nanos now);
+  int receive_input(Bytes in, Nanos now, std::size_t* consumed);
+  // consumed non-null: may stop early (receive_some) and says how much was taken.
+  int on_frame_bytes(Bytes in, Nanos now, std::size_t* consumed = nullptr);
   // The reader's header filter (frame_reader.hpp): what this phase keeps, skips unstored, or refuses.
   static frame::HeaderVerdict judge_header(const void* self, const frame::FrameHeader& header);
   int on_refused_header(Nanos now);
@@ -215,6 +224,12 @@ class Connection {
   // costs one key comparison per packet instead of a table lookup.
   frame::Key last_recorded_dst_{};
   bool has_recorded_dst_ = false;
+  // This key's entry in the server's sent-to table, once it has one (the table's nodes stay put; the entry goes
+  // only when the key's last connection does, and every connection of the key forgets it then).
+  std::vector<frame::Key>* sent_to_list_ = nullptr;
+  // This key's entry in the server's registry while registered (nodes stay put), so that "last writer is active"
+  // costs no lookup per frame.
+  ClientSet* client_set_ = nullptr;
 };
 
 }  // namespace derp::server

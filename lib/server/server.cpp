@@ -161,6 +161,7 @@ void Server::register_client(Connection* conn) {
   }
   set.all.push_back(conn);
   set.active = conn;  // the newest connection takes over at once (reference §4.2)
+  conn->client_set_ = &set;
   conn->registered_ = true;
   replay_cache_.pin(conn->key_);
   counters_.replay_cache_keys = replay_cache_.keys();
@@ -170,6 +171,8 @@ void Server::register_client(Connection* conn) {
 
 void Server::unregister_client(Connection* conn) {
   conn->registered_ = false;
+  conn->client_set_ = nullptr;
+  conn->sent_to_list_ = nullptr;
   replay_cache_.unpin(conn->key_);
   counters_.replay_cache_keys = replay_cache_.keys();
   counters_.replay_cache_evictions = replay_cache_.evictions();
@@ -191,6 +194,7 @@ void Server::unregister_client(Connection* conn) {
   if (!set.all.empty()) return;
   clients_.erase(it);
   // The key's last connection is gone: everyone it sent to hears so (PeerGone, reason disconnected).
+  // (No connection of the key is left to hold its sent_to_list_ pointer.)
   if (auto sent = sent_to_.find(key); sent != sent_to_.end()) {
     for (const frame::Key& dst : sent->second) {
       if (Connection* to = find_active(dst)) send_peer_gone(to, key, DERP_PEER_GONE_DISCONNECTED);
@@ -202,9 +206,9 @@ void Server::unregister_client(Connection* conn) {
 
 void Server::make_active_if_duplicate(Connection* conn) {
   // "Last writer is active": a duplicate that speaks takes the traffic (reference §4.2).
-  auto it = clients_.find(conn->key_);
-  if (it == clients_.end() || it->second.all.size() < 2 || it->second.active == conn) return;
-  it->second.active = conn;
+  ClientSet* set = conn->client_set_;
+  if (set == nullptr || set->active == conn || set->all.size() < 2) return;
+  set->active = conn;
 }
 
 void Server::route_packet(Connection* from, const frame::Key& src, const frame::Key& dst, Bytes packet,
@@ -252,11 +256,17 @@ void Server::route_packet(Connection* from, const frame::Key& src, const frame::
   to->queue_packet(buffer, kind);
   if (!forwarded) record_sent_to(from, dst);
   if (to != from) mark_ready(to);
+  // Half the queue used: the host should write it out before it feeds more (Connection::receive_some).
+  if (2 * to->queued_packets_[kind_slot] >= options_.queue_packets ||
+      2 * to->queued_packet_bytes_ >= options_.queue_bytes) {
+    flush_wanted_ = true;
+  }
 }
 
 void Server::record_sent_to(Connection* from, const frame::Key& dst) {
   if (from->has_recorded_dst_ && from->last_recorded_dst_ == dst) return;
-  std::vector<frame::Key>& dsts = sent_to_[from->key_];
+  if (from->sent_to_list_ == nullptr) from->sent_to_list_ = &sent_to_[from->key_];
+  std::vector<frame::Key>& dsts = *from->sent_to_list_;
   if (std::find(dsts.begin(), dsts.end(), dst) == dsts.end()) {
     // Bounded: past a thousand destinations, forget the ones no longer connected.
     if (dsts.size() >= 1024) {

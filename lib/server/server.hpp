@@ -25,6 +25,12 @@ struct KeyHash {
   std::size_t operator()(const frame::Key& k) const noexcept;
 };
 
+// Every connection of one key. The active one gets the traffic ("last writer is active", reference §4.2).
+struct ClientSet {
+  Connection* active = nullptr;
+  std::vector<Connection*> all;
+};
+
 class Server {
  public:
   // Per-connection log lines: at most kConnectionLogBurst per kConnectionLogWindow, a summary per summary window.
@@ -45,17 +51,24 @@ class Server {
 
   // Connections that got output or were closed by something other than their own input (another client's packet,
   // a mesh ClosePeer, shutdown). Each is handed to f once and the list is cleared; the host flushes or closes it.
+  // Double-buffered: the list being handed out and the one filling meanwhile swap, so a steady packet flow
+  // allocates nothing here (a nested call, if a host made one, works on a fresh list).
   template <class F>
   void drain_ready(F&& f) {
     while (!ready_.empty()) {
-      std::vector<Connection*> batch;
+      std::vector<Connection*> batch = std::move(ready_spare_);
+      batch.clear();
       batch.swap(ready_);
       for (Connection* c : batch) {
         c->in_ready_list_ = false;
         f(*c);
       }
+      batch.clear();
+      ready_spare_ = std::move(batch);
     }
   }
+  // Set while a connection's receive_some routes a packet that leaves its destination's queue half full.
+  bool flush_wanted() const { return flush_wanted_; }
 
   // Graceful shutdown: every client gets a Restarting frame (reconnect_in, try_for) and is then closed after its
   // output drains; HTTP connections close at once. New accepts are refused afterwards.
@@ -78,12 +91,6 @@ class Server {
 
  private:
   friend class Connection;
-
-  // Every connection of one key. The active one gets the traffic ("last writer is active", reference §4.2).
-  struct ClientSet {
-    Connection* active = nullptr;
-    std::vector<Connection*> all;
-  };
 
   void register_client(Connection* conn);
   void unregister_client(Connection* conn);
@@ -121,6 +128,8 @@ class Server {
   std::unordered_map<frame::Key, std::vector<frame::Key>, KeyHash> sent_to_;
   std::vector<Connection*> watchers_;
   std::vector<Connection*> ready_;
+  std::vector<Connection*> ready_spare_;  // drain_ready's other list
+  bool flush_wanted_ = false;             // see Connection::receive_some
 
   LogRateLimiter connection_log_{kConnectionLogBurst, kConnectionLogWindow};
   Nanos summary_start_ = kNever;

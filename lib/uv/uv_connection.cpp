@@ -17,13 +17,9 @@ namespace {
 using server::LogLevel;
 using server::Phase;
 
-// Views taken from the core per write: a burst of WireGuard-sized packets goes out in one writev.
-constexpr std::size_t kMaxViews = 32;
-// Reads are fed to the core in slices of this size, with the connections they made ready written out between
-// slices. One 64 KiB read can hold ~60 packets of 1 KB for the same receiver, and the core's per-receiver queue
-// holds 32 (reference §4.3): fed whole, the read would overflow that queue although the receiver's socket is
-// free. 4 KiB holds at most 32 frames of 128 bytes (a 91-byte packet + key + header).
-constexpr std::size_t kReceiveSlice = 4096;
+// Views taken from the core per write: everything routed to a receiver during one read callback (a few dozen
+// frames at most before the core asks for a flush, see feed_core) goes out in one writev.
+constexpr std::size_t kMaxViews = 64;
 // What a connection closed for a violation may still be fed while it flushes its last answer, before it is reset.
 constexpr std::size_t kMaxDrainAfterViolation = 64 * 1024;
 
@@ -152,15 +148,25 @@ void UvConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   serve_ready(*self->ctx_.core, now);
 }
 
-// Plaintext to the core, slice by slice (kReceiveSlice). Errors show in the phase, which service() follows.
+// Plaintext to the core, all of it at once: the frames it routes are queued at their receivers and written out
+// together when the read callback ends (one writev per receiver per read, not one per packet). The core stops
+// early only when a receiver's queue is half full (Connection::receive_some); those receivers are written out
+// then, before the rest is fed, so a large read for one receiver is not cut by its queue limit (reference §4.3:
+// 32 packets) while its socket would take everything. Errors show in the phase, which service() follows.
 void UvConnection::feed_core(Bytes in, Nanos now) {
   while (!in.empty() && !is_closing_phase(core_->phase())) {
-    const std::size_t n = std::min(in.size(), kReceiveSlice);
-    core_->receive(in.first(n), now);
-    in = in.subspan(n);
+    std::size_t used = 0;
+    core_->receive_some(in, now, &used);
+    in = in.subspan(used);
+    if (in.empty() || used == 0) return;
     serve_ready(*ctx_.core, now);  // this connection included
     if (closing_) return;
   }
+}
+
+void UvConnection::deliver_plaintext(Bytes plaintext, Nanos now) {
+  feed_core(plaintext, now);
+  serve_ready(*ctx_.core, now);  // per record over TLS (see the header)
 }
 
 bool UvConnection::takes_plaintext() const { return !closing_ && !is_closing_phase(core_->phase()); }

@@ -9,6 +9,8 @@
 #include "crypto/server_info.hpp"
 #include "derp/frame.h"
 #include "frame/decode.hpp"
+#include "frame/encode.hpp"
+#include "frame/messages.hpp"
 #include "support/server_harness.hpp"
 
 using derp::frame::FrameType;
@@ -496,4 +498,51 @@ TEST_CASE("server core: the host can add its own lines to the metrics page", "[s
   opts.extra_metrics = [](std::string& out) { out += "host_accepts_rejected 7\n"; };
   ServerHarness h(opts);
   CHECK(h.http_get("GET /metrics HTTP/1.1\r\n\r\n").find("host_accepts_rejected 7\n") != std::string::npos);
+}
+
+TEST_CASE("server core: receive_some stops when a receiver's queue is half full, and fed so a big read loses nothing",
+          "[server]") {
+  ServerHarness h;
+  Peer& a = h.connect();
+  Peer& b = h.connect();
+  // 60 frames for one receiver in one read (a 64 KiB read holds that many 1 KB packets); the queue holds 32.
+  std::vector<std::uint8_t> read;
+  std::vector<std::size_t> frame_ends;
+  for (int i = 0; i < 60; ++i) {
+    derp::frame::SendPacketFrame f;
+    f.dst = b.key();
+    const auto pkt = packet_of(1000, static_cast<std::uint8_t>(i));
+    f.packet = derp::Bytes(pkt);
+    std::vector<std::uint8_t> one(5 + 32 + pkt.size());
+    std::size_t written = 0;
+    REQUIRE(derp::frame::encode(f, derp::MutableBytes(one), &written) == DERP_OK);
+    read.insert(read.end(), one.begin(), one.begin() + static_cast<std::ptrdiff_t>(written));
+    frame_ends.push_back(read.size());
+  }
+  derp::Bytes in(read);
+  std::vector<std::size_t> stops;
+  while (!in.empty()) {
+    std::size_t used = 0;
+    REQUIRE(a.conn->receive_some(in, h.now(), &used) == DERP_OK);
+    REQUIRE(used > 0);
+    in = in.subspan(used);
+    stops.push_back(read.size() - in.size());
+    h.pump();  // the host writes out what is ready, as UvConnection does between calls
+  }
+  // Every stop is at a frame boundary, after 16 packets (half of the 32-packet queue) were routed.
+  REQUIRE(stops.size() == 4);
+  CHECK(stops[0] == frame_ends[15]);
+  CHECK(stops[1] == frame_ends[31]);
+  CHECK(stops[2] == frame_ends[47]);
+  CHECK(stops[3] == read.size());
+  const auto got = b.of_type(FrameType::RecvPacket);
+  REQUIRE(got.size() == 60);
+  for (int i = 0; i < 60; ++i) CHECK(got[i].payload == recv_payload(a, packet_of(1000, static_cast<std::uint8_t>(i))));
+  CHECK(dropped(h, DropReason::queue_head, 1) == 0);
+
+  // receive() takes the whole read: the receiver's queue overflows although it would take everything.
+  a.conn->receive(derp::Bytes(read), h.now());
+  h.pump();
+  CHECK(b.of_type(FrameType::RecvPacket).size() == 60 + 32);
+  CHECK(dropped(h, DropReason::queue_head, 1) == 28);
 }
