@@ -41,6 +41,8 @@ int FrameReader::next(Bytes in, std::size_t* consumed, Frame* frame) {
       *frame = verdict == HeaderVerdict::discard ? Frame{h.type, {}, true, h.payload_len}
                                                  : Frame{h.type, in.subspan(kHeaderLen, h.payload_len)};
       *consumed = kHeaderLen + h.payload_len;
+      // The input ends at this frame's end: the flow paused, so a large buffer kept for split frames goes.
+      if (*consumed == in.size() && payload_.capacity() > kRetainedCapacity) std::vector<std::uint8_t>().swap(payload_);
       return 1;
     }
   }
@@ -86,6 +88,7 @@ int FrameReader::next(Bytes in, std::size_t* consumed, Frame* frame) {
 
   *frame = Frame{pending_.type, Bytes(payload_.data(), payload_.size())};
   delivered_ = true;
+  release_large_ = pos == in.size();  // nothing follows in this input: keep no large buffer past this frame
   return 1;
 }
 
@@ -108,13 +111,15 @@ void FrameReader::release_delivered() {
   header_have_ = 0;
   pending_ = {};
   payload_.clear();
-  if (payload_.capacity() > kRetainedCapacity) std::vector<std::uint8_t>().swap(payload_);
+  if (release_large_ && payload_.capacity() > kRetainedCapacity) std::vector<std::uint8_t>().swap(payload_);
+  release_large_ = false;
 }
 
 void FrameReader::reset() {
   header_have_ = 0;
   pending_ = {};
   delivered_ = false;
+  release_large_ = false;
   discarding_ = false;
   discard_left_ = 0;
   error_ = 0;

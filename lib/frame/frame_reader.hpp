@@ -6,8 +6,11 @@
 // the reader buffers exactly that frame: the 5 header bytes, then the payload, only after the header passed the
 // limits. The buffer grows with the bytes that actually arrived (at most twice them, and at first up to
 // kInitialReserve), never to an announced length alone: a peer that announces a big frame and sends it slowly
-// pins only what it sent. A buffer grown past kRetainedCapacity is released once its frame has been handed out,
-// so an idle connection does not keep the memory of its largest frame.
+// pins only what it sent. A buffer grown past kRetainedCapacity is kept only while frames come back to back (more
+// bytes followed the frame in the same input: a bulk flow of 16 KiB packets splits one at the end of nearly every
+// read and reuses the buffer instead of allocating for each) and released once an input ends at a frame boundary,
+// which is where a connection that goes idle stops, so an idle connection does not keep the memory of its largest
+// frame. While a frame is incomplete the whole buffer counts in held_bytes().
 //
 // A header filter (optional) judges each header before any payload byte: keep (buffer and hand out), discard (the
 // payload is skipped as it streams past and never stored; the frame is handed out empty with `discarded` set), or
@@ -96,6 +99,7 @@ class FrameReader {
   FrameHeader pending_{};         // the accepted header while its payload is being buffered
   std::vector<std::uint8_t> payload_;
   bool delivered_ = false;        // payload_ holds the frame returned by the last call
+  bool release_large_ = false;    // that frame ended its input: a buffer over kRetainedCapacity goes with it
   std::uint32_t discard_left_ = 0;  // payload bytes of a discarded frame still to skip
   bool discarding_ = false;
   HeaderFilter filter_ = nullptr;

@@ -2,6 +2,7 @@
 // from the header alone, failures are sticky, and buffer memory is given back.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <random>
 
 #include "derp/frame.h"
@@ -300,4 +301,44 @@ TEST_CASE("frame reader: a large buffered frame's memory is released after it is
   CHECK(reader.buffer_capacity() == small_capacity);
   reader.reset();
   CHECK(reader.buffer_capacity() == 0);
+}
+
+TEST_CASE("frame reader: a large buffer is reused while split frames come back to back, released at a pause",
+          "[frame]") {
+  const ByteVector packet = pattern_packet(16384);
+  const ByteVector one = encode_to_vector(SendPacketFrame{.dst = key_counting_from(3), .packet = as_bytes(packet)});
+  // A bulk flow as reads bring it: each input ends inside a frame, so every frame but the first is split.
+  ByteVector stream;
+  for (int i = 0; i < 6; ++i) stream.insert(stream.end(), one.begin(), one.end());
+  FrameReader reader;
+  Frame frame;
+  std::size_t frames = 0;
+  std::size_t capacity_after_first = 0;
+  const std::size_t read_len = one.size() + 1000;  // not a multiple of the frame length
+  for (std::size_t at = 0; at < stream.size();) {
+    Bytes in = Bytes(stream).subspan(at, std::min(read_len, stream.size() - at));
+    at += in.size();
+    while (!in.empty()) {
+      std::size_t used = 0;
+      const int r = reader.next(in, &used, &frame);
+      REQUIRE(r >= 0);
+      in = in.subspan(used);
+      if (r == 1) {
+        CHECK(frame.payload.size() == 32 + packet.size());
+        CHECK(std::equal(packet.begin(), packet.end(), frame.payload.begin() + 32));
+        ++frames;
+        if (frames == 2) capacity_after_first = reader.buffer_capacity();
+        if (frames > 2 && at < stream.size()) CHECK(reader.buffer_capacity() == capacity_after_first);
+      }
+    }
+  }
+  CHECK(frames == 6);
+  CHECK(capacity_after_first >= one.size() - 5);
+  // The last input ended at a frame boundary: the flow paused and the large buffer is gone at the next input.
+  const ByteVector small_packet = pattern_packet(100);
+  const ByteVector small =
+      encode_to_vector(SendPacketFrame{.dst = key_counting_from(3), .packet = as_bytes(small_packet)});
+  std::size_t used = 0;
+  REQUIRE(reader.next(Bytes(small).first(10), &used, &frame) == 0);
+  CHECK(reader.buffer_capacity() <= FrameReader::kRetainedCapacity);
 }
