@@ -170,6 +170,8 @@ class ClientConnection {
   Bytes pending_output() const;
   // The host wrote the first n bytes of pending_output().
   void output_written(std::size_t n, Nanos now);
+  // Every byte queued and not yet written (pending_output() and what queued behind it).
+  std::size_t pending_bytes() const;
 
   // When the host must call tick() next (kNever: no timer needed).
   Nanos deadline() const;
@@ -233,7 +235,6 @@ class ClientConnection {
   bool queue_frame(frame::FrameType type, Bytes part1, Bytes part2 = {});
   void append_output(Bytes bytes);
   std::vector<std::uint8_t>& output_tail();
-  std::size_t pending_bytes() const;
   // Moves the WebSocket's pongs and close frame into the output, while that stays within the cap.
   void flush_websocket_control(bool force);
   int send_ping(Nanos now, bool keepalive, std::uint64_t* id);

@@ -403,7 +403,12 @@ int UvClient::send_over_derp(const crypto::NodePublic& destination, Bytes payloa
   } else if (rc == DERP_ERR_QUEUE_FULL) {
     counters_.packets_dropped_queue_full++;
   }
-  transport_->service(now);
+  // In a batch, the write waits for the batch's end, unless half the core's output cap is used: then what is
+  // queued goes now, so that a batch larger than the cap is not refused while the socket would take it.
+  if (!batching_sends_ ||
+      transport_->core()->pending_bytes() * 2 >= options_.connection.max_pending_output) {
+    transport_->service(now);
+  }
   return rc;
 }
 
@@ -472,19 +477,24 @@ void UvClient::on_async(uv_async_t* async) {
   if (self != nullptr) self->drain_outbox();
 }
 
+// Everything queued from other threads since the last wake-up goes into the core first and out in one write
+// (UvClientTransport::service), not one write per packet.
 void UvClient::drain_outbox() {
-  std::deque<QueuedPacket> batch;
   bool stop_now = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    batch.swap(outbox_);
+    outbox_draining_.swap(outbox_);
     outbox_bytes_ = 0;
     stop_now = stop_requested_;
   }
-  for (const QueuedPacket& p : batch) {
+  batching_sends_ = true;
+  for (const QueuedPacket& p : outbox_draining_) {
     if (stopping_) break;
     (void)send_packet(p.destination, Bytes(p.payload));
   }
+  batching_sends_ = false;
+  outbox_draining_.clear();
+  if (!stopping_ && connected() && transport_ && !transport_->ended()) transport_->service(monotonic_now());
   if (stop_now) stop();
 }
 

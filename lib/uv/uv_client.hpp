@@ -258,6 +258,8 @@ class UvClient {
   bool started_ = false;
   bool stopping_ = false;
   bool preferred_ = false;
+  // drain_outbox is queueing a batch: send_over_derp leaves the write to the end of it (one write for the batch).
+  bool batching_sends_ = false;
   crypto::NodePublic server_key_;
   std::optional<crypto::ServerInfo> server_info_;
   std::map<std::uint64_t, PingDone> pings_;
@@ -267,6 +269,7 @@ class UvClient {
   std::mutex mutex_;
   uv_async_t* async_ = nullptr;  // null once closing
   std::deque<QueuedPacket> outbox_;
+  std::deque<QueuedPacket> outbox_draining_;  // loop thread only: the batch drain_outbox is sending
   std::size_t outbox_bytes_ = 0;
   bool stop_requested_ = false;
   std::atomic<std::uint64_t> outbox_dropped_{0};

@@ -14,11 +14,13 @@ constexpr std::size_t kReadBuffer = 64 * 1024;
 
 }  // namespace
 
-// A plain-TCP write of bytes the transport copied (the core's buffer moves once consumed). Freed by its callback;
-// `owner` is null once the transport let go. (TLS writes are the pump's, uncopied.)
+// A plain-TCP write libuv finishes later: the bytes are the core's pending output, which stays put until
+// output_written (called from the callback, plain_bytes of it), so nothing is copied; the socket closes before the
+// core can go, and libuv touches no buffer of a closed socket. Freed by its callback; `owner` is null once the
+// transport let go. (TLS writes are the pump's, uncopied.)
 struct UvClientTransport::WriteRequest {
   uv_write_t req{};
-  std::vector<std::uint8_t> bytes;
+  std::size_t plain_bytes = 0;
   UvClientTransport* owner = nullptr;
 };
 
@@ -156,49 +158,44 @@ void UvClientTransport::flush(Nanos now) {
     return;
   }
   while (!ended_ && write_in_flight_ == nullptr) {
-    const Bytes out = core_->pending_output();
-    if (out.empty()) return;
-    std::size_t taken = 0;
-    const bool ok = write_bytes(out, &taken);
-    core_->output_written(taken, now);
-    if (!ok) return;
+    if (!write_plain(now)) return;
   }
 }
 
-bool UvClientTransport::write_bytes(Bytes bytes, std::size_t* taken) {
-  *taken = 0;
-  if (bytes.empty()) return true;
-  if (write_in_flight_ != nullptr) return false;
-  uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
-                           static_cast<unsigned>(bytes.size()));
+// Everything the core has pending, in one write: what the socket takes now, the rest as one queued write of the
+// same bytes (no copy; see WriteRequest). True when all of it went out at once.
+bool UvClientTransport::write_plain(Nanos now) {
+  const Bytes out = core_->pending_output();
+  if (out.empty()) return false;
+  uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(out.data())),
+                           static_cast<unsigned>(out.size()));
   int written = uv_try_write(stream(), &b, 1);
   if (written == UV_EAGAIN) written = 0;
   if (written < 0) {
     end(DERP_ERR_PEER_CLOSED, std::string("write: ") + uv_strerror(written), true);
     return false;
   }
-  *taken = static_cast<std::size_t>(written);
-  if (*taken == bytes.size()) return true;
-  // The socket is full: libuv sends the rest when it can. A copy, because the producer's buffer moves once it is
-  // consumed; only one such write is ever in flight, so this is bounded by what one flush hands over.
+  core_->output_written(static_cast<std::size_t>(written), now);
+  if (static_cast<std::size_t>(written) == out.size()) return true;
+  const Bytes rest = core_->pending_output();  // the same bytes from where the socket stopped, pinned again
   auto* w = new WriteRequest;
-  w->bytes.assign(bytes.begin() + static_cast<std::ptrdiff_t>(*taken), bytes.end());
+  w->plain_bytes = rest.size();
   w->owner = this;
   w->req.data = w;
-  b = uv_buf_init(reinterpret_cast<char*>(w->bytes.data()), static_cast<unsigned>(w->bytes.size()));
+  b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(rest.data())), static_cast<unsigned>(rest.size()));
   if (const int rc = uv_write(&w->req, stream(), &b, 1, on_write); rc != 0) {
     delete w;
     end(DERP_ERR_PEER_CLOSED, std::string("write: ") + uv_strerror(rc), true);
     return false;
   }
   write_in_flight_ = w;
-  *taken = bytes.size();
   return false;  // nothing more until the write completes
 }
 
 void UvClientTransport::on_write(uv_write_t* req, int status) {
   auto* w = static_cast<WriteRequest*>(req->data);
   UvClientTransport* self = w->owner;
+  const std::size_t plain_bytes = w->plain_bytes;
   delete w;
   if (self == nullptr) return;
   self->write_in_flight_ = nullptr;
@@ -207,7 +204,9 @@ void UvClientTransport::on_write(uv_write_t* req, int status) {
     self->end(DERP_ERR_PEER_CLOSED, std::string("write: ") + uv_strerror(status), true);
     return;
   }
-  self->service(monotonic_now());
+  const Nanos now = monotonic_now();
+  if (plain_bytes > 0) self->core_->output_written(plain_bytes, now);
+  self->service(now);
 }
 
 void UvClientTransport::tls_write_done(int status) {

@@ -68,9 +68,9 @@ class UvClientTransport final : private UvTlsPump::Host {
   void flush(Nanos now);
   // What the TLS pump reported; false when the transport ended.
   bool tls_went_on(UvTlsPump::Outcome outcome, Nanos now);
-  // Plain TCP: writes `bytes` (try_write, then one queued write of a copy of the rest). Returns how many were
-  // taken (all of them unless a write was already in flight or the socket failed).
-  bool write_bytes(Bytes bytes, std::size_t* taken);
+  // Plain TCP: writes the core's pending output (see WriteRequest). True when all of it went out; false when a
+  // write is now in flight, there was nothing to write, or the transport ended.
+  bool write_plain(Nanos now);
   void arm_timer(Nanos now);
   void end(int error, std::string detail, bool notify);
   void close_handles();
