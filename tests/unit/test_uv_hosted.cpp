@@ -167,6 +167,13 @@ TEST_CASE("uv client hosted on a thread: relays through a hosted server thread, 
   REQUIRE(take_until(*a->events(), UvClientEventType::kConnected, &e, nullptr));
   CHECK(e.key == server->public_key());
   REQUIRE(take_until(*b->events(), UvClientEventType::kConnected, &e, nullptr));
+  // "Connected" means b's ClientInfo is queued, not that the server has read it: a's packet could reach the server
+  // first and be dropped as "no such peer". The server answers b's ping only after the ClientInfo before it on the
+  // same stream, so once the pong is back b is registered.
+  std::uint64_t b_ping = 0;
+  REQUIRE(b->ping(&b_ping) == DERP_OK);
+  REQUIRE(take_until(*b->events(), UvClientEventType::kPingResult, &e, nullptr));
+  REQUIRE(e.ping_id == b_ping);
 
   const std::vector<std::uint8_t> packet = derp::uvclienttest::payload(1000, 7);
   REQUIRE(a->send(b->public_key(), derp::Bytes(packet)) == DERP_OK);  // not the loop thread: the thread-safe queue
