@@ -91,7 +91,7 @@ echo "== 8. The direct path (--direct): every connection starts on DERP and move
 echo "   one works (Tailscale's disco: CallMeMaybe over DERP, Ping/Pong over UDP). Each client's one UDP socket"
 echo "   asks derper's STUN server for its public address and carries disco and data. bob echoes 10 packets;"
 echo "   alice sends 10, 300 ms apart, and prints each reply with the path it came back on:"
-"$client" --server "$url" --key-file "$bob_key" --direct --stun "127.0.0.1:$stun_port" echo --count 10 \
+"$client" --server "$url" --key-file "$bob_key" --direct --stun "localhost:$stun_port" echo --count 10 \
   >"$work/bob-direct.out" 2>"$work/bob-direct.err" &
 bob_pid=$!
 for _ in $(seq 100); do grep -q "connected" "$work/bob-direct.err" 2>/dev/null && break; sleep 0.05; done

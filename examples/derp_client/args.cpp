@@ -55,9 +55,12 @@ const char* usage_text() {
          "  --direct            start on DERP and move to a direct UDP path when the NATs allow (Tailscale's\n"
          "                      disco); prints \"path nodekey:<hex> direct <ip:port> rtt <ms>\" or\n"
          "                      \"path nodekey:<hex> derp\" whenever a peer's path changes\n"
-         "  --udp-bind ADDR:PORT  with --direct: the UDP socket's address (default 0.0.0.0:0)\n"
-         "  --stun HOST:PORT    with --direct: the STUN server, an IP literal for now (default: the server's host\n"
-         "                      when it is an IP literal, port 3478)\n"
+         "  --udp-bind ADDR:PORT  with --direct: the UDP socket's address (default 0.0.0.0:0, with an IPv6 socket\n"
+         "                      on [::]:0 beside it; an [ipv6]:port opens the IPv6 socket only)\n"
+         "  --udp-bind6 [ADDR]:PORT  with --direct: the IPv6 socket's address, or \"off\" for none\n"
+         "  --stun HOST:PORT    with --direct: the STUN server, an IP literal or a name (looked up per family;\n"
+         "                      port 3478 when left out; default: the server URL's host, port 3478)\n"
+         "  --stun6 HOST:PORT   with --direct: the IPv6 socket's STUN server, in place of --stun's\n"
          "  --unsealed          with --direct: direct datagrams carry the bytes unchanged, as Tailscale sends\n"
          "                      WireGuard (default: each is sealed with the pair's disco key; both sides alike)\n"
          "  --verbose, -v       log the connection's steps to stderr\n"
@@ -138,7 +141,9 @@ bool parse_args(int argc, char** argv, Args* out, std::string* error) {
         return false;
       }
     } else if ((r = value("--udp-bind", &a.udp_bind))) {
+    } else if ((r = value("--udp-bind6", &a.udp_bind6))) {
     } else if ((r = value("--stun", &a.stun))) {
+    } else if ((r = value("--stun6", &a.stun6))) {
     } else if ((r = value("--interval-ms", &v))) {
       if (r > 0 && !parse_number(v.c_str(), &a.interval_ms)) {
         *error = "--interval-ms needs a number of milliseconds";
@@ -215,8 +220,9 @@ bool parse_args(int argc, char** argv, Args* out, std::string* error) {
       return false;
     }
   }
-  if (!a.direct && (!a.udp_bind.empty() || !a.stun.empty() || a.unsealed)) {
-    *error = "--udp-bind, --stun and --unsealed need --direct";
+  if (!a.direct && (!a.udp_bind.empty() || !a.udp_bind6.empty() || !a.stun.empty() || !a.stun6.empty() ||
+                    a.unsealed)) {
+    *error = "--udp-bind, --udp-bind6, --stun, --stun6 and --unsealed need --direct";
     return false;
   }
   *out = std::move(a);

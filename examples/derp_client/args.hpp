@@ -36,7 +36,9 @@ struct Args {
   // The direct path: start on DERP, move to a direct UDP path when the NATs allow (Tailscale's disco format).
   bool direct = false;
   std::string udp_bind;      // --udp-bind ADDR:PORT ("" = 0.0.0.0:0)
-  std::string stun;          // --stun HOST:PORT ("" = the server's host, port 3478)
+  std::string udp_bind6;     // --udp-bind6 [ADDR]:PORT or off ("" = [::]:0 beside a wildcard --udp-bind)
+  std::string stun;          // --stun HOST:PORT, a literal or a name ("" = the server's host, port 3478)
+  std::string stun6;         // --stun6 HOST:PORT for the IPv6 socket ("" = as --stun)
   bool unsealed = false;     // --unsealed: direct datagrams carry the bytes unchanged (no box)
 };
 

@@ -438,7 +438,9 @@ int main(int argc, char** argv) {
   if (args.direct) {
     options.direct.enabled = true;
     if (!args.udp_bind.empty()) options.direct.udp_bind = args.udp_bind;
+    options.direct.udp_bind6 = args.udp_bind6;
     options.direct.stun_server = args.stun;
+    options.direct.stun_server6 = args.stun6;
     options.direct.path.seal_data = !args.unsealed;
   }
   // Commands that end by themselves give up on the first failure; recv/echo/watch redial after a loss (but still

@@ -217,7 +217,9 @@ typedef struct derp_client_dial_options {
   const char *udp_bind;      /* the IPv4 UDP socket's "ip:port"; NULL = "0.0.0.0:0", which also opens an IPv6
                                 socket on "[::]:0" when the host has IPv6; an IPv6 literal ("[::1]:0") opens only
                                 the IPv6 socket there. STUN goes from the socket of the STUN server's family. */
-  const char *stun_server;   /* "ip:port"; NULL = the URL's host (when an IP literal) on port 3478 */
+  const char *stun_server;   /* "host:port", an IP literal or a DNS name (looked up per socket family with
+                                getaddrinfo before each STUN round; port 3478 when left out); NULL = the URL's
+                                host on port 3478 */
   int seal_direct;           /* default 1: each direct data datagram is sealed (NaCl box, the pair's disco key), so
                                 a spoofed or altered UDP packet is dropped; 0: the bytes go on the wire unchanged
                                 (as Tailscale sends WireGuard), for payloads that authenticate themselves. Both

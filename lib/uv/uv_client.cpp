@@ -196,22 +196,9 @@ int UvClient::init(std::string* detail) {
 }
 
 int UvClient::open_direct(std::string* detail) {
-  std::optional<derp_addr> stun_server;
-  if (!options_.direct.stun_server.empty()) {
-    derp_addr a{};
-    if (parse_addr(options_.direct.stun_server.c_str(), &a) != DERP_OK) {
-      *detail = "the STUN server is not ip:port: " + options_.direct.stun_server;
-      return DERP_ERR_ADDRESS;
-    }
-    stun_server = a;
-  } else if (!options_.url.empty()) {
-    // Default: the DERP node's STUN port (3478) on the URL's host, when that is an IP literal.
-    client::DerpUrl url;
-    derp_addr a{};
-    const std::string host = client::parse_derp_url(options_.url, &url) == DERP_OK ? url.host : "";
-    const std::string text = host.find(':') != std::string::npos ? "[" + host + "]:3478" : host + ":3478";
-    if (parse_addr(text.c_str(), &a) == DERP_OK) stun_server = a;
-  }
+  // Default STUN server: the DERP node's STUN port (3478) on the URL's host, a name or an IP literal.
+  const std::optional<StunTarget> default_stun =
+      options_.url.empty() ? std::nullopt : default_stun_target(options_.url);
   UvDirectPath::Host host;
   host.send_derp = [this](const crypto::NodePublic& to, Bytes payload) { (void)send_over_derp(to, payload); };
   host.on_data = [this](const crypto::NodePublic& from, Bytes payload, path::Via via) {
@@ -221,7 +208,7 @@ int UvClient::open_direct(std::string* detail) {
     if (events_ != nullptr) events_->on_path_changed(e.peer, e.via, e.addr, e.rtt);
   };
   host.log = [this](const std::string& line) { log(line); };
-  return UvDirectPath::create(loop_, options_.direct, stun_server, options_.connection.private_key, std::move(host),
+  return UvDirectPath::create(loop_, options_.direct, default_stun, options_.connection.private_key, std::move(host),
                               &direct_, detail);
 }
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <netdb.h>
+
 #include "common/address.hpp"
 #include "crypto/sodium_init.hpp"
 #include "stun/header.hpp"
@@ -25,10 +27,15 @@ void random_bytes(MutableBytes out) {
 
 }  // namespace
 
+struct UvDirectPath::StunLookup {
+  uv_getaddrinfo_t req{};
+  Socket* socket = nullptr;  // null once the socket closed
+};
+
 UvDirectPath::UvDirectPath(uv_loop_t* loop, UvDirectOptions options, Host host)
     : loop_(loop), options_(std::move(options)), host_(std::move(host)), read_buffer_(kReadBufferSize) {}
 
-int UvDirectPath::create(uv_loop_t* loop, const UvDirectOptions& options, const std::optional<derp_addr>& stun_server,
+int UvDirectPath::create(uv_loop_t* loop, const UvDirectOptions& options, const std::optional<StunTarget>& default_stun,
                          const crypto::NodePrivate& node_private, Host host, std::unique_ptr<UvDirectPath>* out,
                          std::string* detail) {
   std::unique_ptr<UvDirectPath> d(new UvDirectPath(loop, options, std::move(host)));
@@ -38,14 +45,9 @@ int UvDirectPath::create(uv_loop_t* loop, const UvDirectOptions& options, const 
   }
   d->core_ = std::make_unique<path::PathCore>(node_private, disco, options.path, random_bytes);
   if (const int rc = d->bind_all(detail); rc != DERP_OK) return rc;
-  if (stun_server) {
-    // STUN goes from the socket of the server's family: the mapping it reports is that socket's.
-    Socket* s = d->socket_for(stun_server->family);
-    if (s->open()) {
-      s->stun_server = stun_server;
-    } else if (d->host_.log) {
-      d->host_.log("direct: no UDP socket of the STUN server's family: " + format_addr(*stun_server));
-    }
+  if (const int rc = d->assign_stun_targets(default_stun, detail); rc != DERP_OK) {
+    d->close();
+    return rc;
   }
   if (d->core_timer_.init(loop) != 0 || d->stun_timer_.init(loop) != 0) {
     *detail = "cannot create the direct path's timers";
@@ -58,11 +60,66 @@ int UvDirectPath::create(uv_loop_t* loop, const UvDirectOptions& options, const 
   return DERP_OK;
 }
 
+// STUN goes from the socket of the server's family: the mapping it reports is that socket's. A name serves both
+// sockets (each looks up its own family); stun_server6 takes the IPv6 socket's place.
+int UvDirectPath::assign_stun_targets(const std::optional<StunTarget>& default_stun, std::string* detail) {
+  std::optional<StunTarget> both = default_stun;
+  if (!options_.stun_server.empty()) {
+    StunTarget t;
+    if (parse_stun_target(options_.stun_server, &t) != DERP_OK) {
+      *detail = "the STUN server is not host:port: " + options_.stun_server;
+      return DERP_ERR_ADDRESS;
+    }
+    both = t;
+  }
+  std::optional<StunTarget> six;
+  if (!options_.stun_server6.empty()) {
+    StunTarget t;
+    if (parse_stun_target(options_.stun_server6, &t) != DERP_OK || (t.literal && t.literal->family != DERP_AF_INET6)) {
+      *detail = "the IPv6 STUN server is not a name or [ipv6]:port: " + options_.stun_server6;
+      return DERP_ERR_ADDRESS;
+    }
+    six = t;
+  }
+  const auto serves = [](const std::optional<StunTarget>& t, std::uint8_t family) {
+    return t && (t->is_name() || t->literal->family == family);
+  };
+  if (serves(both, DERP_AF_INET)) v4_.stun_target = both;
+  if (six) {
+    v6_.stun_target = six;
+  } else if (serves(both, DERP_AF_INET6)) {
+    v6_.stun_target = both;
+  }
+  for (Socket* s : {&v4_, &v6_}) {
+    if (!s->stun_target) continue;
+    if (!s->open()) {
+      // Kept for the log only when it is a literal nobody else can use.
+      if (s->stun_target->literal && host_.log) {
+        host_.log("direct: no UDP socket of the STUN server's family: " + format_stun_target(*s->stun_target));
+      }
+      s->stun_target.reset();
+      continue;
+    }
+    if (s->stun_target->literal) s->stun_server = s->stun_target->literal;
+  }
+  return DERP_OK;
+}
+
 UvDirectPath::~UvDirectPath() { close(); }
 
 const derp_addr* UvDirectPath::bound(std::uint8_t family) const {
   const Socket& s = family == DERP_AF_INET6 ? v6_ : v4_;
   return s.open() ? &s.bound : nullptr;
+}
+
+const derp_addr* UvDirectPath::public_endpoint(std::uint8_t family) const {
+  const Socket& s = family == DERP_AF_INET6 ? v6_ : v4_;
+  return s.open() && s.stun_public ? &*s.stun_public : nullptr;
+}
+
+const derp_addr* UvDirectPath::stun_server(std::uint8_t family) const {
+  const Socket& s = family == DERP_AF_INET6 ? v6_ : v4_;
+  return s.open() && s.stun_server ? &*s.stun_server : nullptr;
 }
 
 int UvDirectPath::bind_all(std::string* detail) {
@@ -128,6 +185,11 @@ int UvDirectPath::bind(Socket* s, const derp_addr& addr, std::string* detail) {
 }
 
 void UvDirectPath::close_socket(Socket* s) {
+  if (s->lookup != nullptr) {
+    s->lookup->socket = nullptr;  // its callback frees it
+    uv_cancel(reinterpret_cast<uv_req_t*>(&s->lookup->req));
+    s->lookup = nullptr;
+  }
   if (s->udp == nullptr) return;
   s->udp->data = nullptr;
   uv_udp_recv_stop(s->udp);
@@ -224,7 +286,71 @@ void UvDirectPath::send_stun() {
 }
 
 void UvDirectPath::send_stun(Socket* s) {
-  if (!s->open() || !s->stun_server) return;
+  if (!s->open() || !s->stun_target) return;
+  if (s->stun_target->is_name()) {
+    // Look the name up first; the request goes out when the answer comes. With a lookup still in flight from the
+    // last round (a slow resolver), the last address that worked gets this round's request.
+    if (s->lookup == nullptr) {
+      start_lookup(s);
+      return;
+    }
+  }
+  send_stun_request(s);
+}
+
+void UvDirectPath::start_lookup(Socket* s) {
+  auto* lookup = new StunLookup;
+  lookup->socket = s;
+  lookup->req.data = lookup;
+  addrinfo hints{};
+  hints.ai_family = s->bound.family == DERP_AF_INET6 ? AF_INET6 : AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  const int rc = uv_getaddrinfo(loop_, &lookup->req, on_resolved, s->stun_target->host.c_str(), nullptr, &hints);
+  if (rc != 0) {
+    delete lookup;
+    if (host_.log) host_.log("direct: cannot look up the STUN server " + s->stun_target->host + ": " + uv_strerror(rc));
+    send_stun_request(s);  // the last address that worked, if any
+    return;
+  }
+  s->lookup = lookup;
+}
+
+void UvDirectPath::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* result) {
+  auto* lookup = static_cast<StunLookup*>(req->data);
+  Socket* s = lookup->socket;
+  std::optional<derp_addr> found;
+  for (const addrinfo* ai = status == 0 ? result : nullptr; s != nullptr && ai != nullptr; ai = ai->ai_next) {
+    derp_addr a = from_sockaddr(ai->ai_addr);
+    if (a.family != s->bound.family) continue;
+    a.port = s->stun_target->port;
+    found = a;
+    break;  // the first of the family, as netcheck's nodeAddr
+  }
+  uv_freeaddrinfo(result);
+  delete lookup;
+  if (s == nullptr) return;
+  s->lookup = nullptr;
+  UvDirectPath* self = s->owner;
+  if (found) {
+    if (self->host_.log && (!s->stun_server || !derp::operator==(*s->stun_server, *found) || s->lookup_failing)) {
+      self->host_.log("direct: STUN server " + s->stun_target->host + " is " + format_addr(*found));
+    }
+    s->stun_server = found;
+    s->lookup_failing = false;
+  } else if (!s->lookup_failing) {
+    s->lookup_failing = true;
+    if (self->host_.log) {
+      const char* kind = s->bound.family == DERP_AF_INET6 ? "AAAA" : "A";
+      self->host_.log(std::string("direct: ") + kind + " lookup of the STUN server " + s->stun_target->host +
+                      " failed: " + (status != 0 ? uv_strerror(status) : "no address of that family") +
+                      (s->stun_server ? " (keeping " + format_addr(*s->stun_server) + ")" : ""));
+    }
+  }
+  self->send_stun_request(s);
+}
+
+void UvDirectPath::send_stun_request(Socket* s) {
+  if (closed_ || !s->open() || !s->stun_server) return;
   random_bytes(MutableBytes(s->stun_txid.data(), s->stun_txid.size()));
   std::uint8_t req[stun::kTailscaleRequestSize];
   std::size_t len = 0;

@@ -12,6 +12,12 @@
 // which neither derp_addr nor CallMeMaybe carries. Loopback (127/8, ::1) only when no other candidate exists at
 // all. Refreshed every 20-26 s (magicsock's re-STUN cadence, randomised), and at once when a STUN answer changes.
 //
+// The STUN server may be a DNS name: each socket looks it up for its own family (A for IPv4, AAAA for IPv6) with
+// uv_getaddrinfo before each STUN round, as Tailscale's netcheck looks up a DERP node's host name per probe. At most
+// one lookup per socket is in flight (a slow resolver delays that socket's round, it never piles up lookups); a
+// failed lookup keeps the last address that worked, and the next round (1 s until the first answer, then 20-26 s)
+// tries again.
+//
 // Loop thread only.
 #pragma once
 
@@ -30,6 +36,7 @@
 #include "derp/common.h"
 #include "path/path_core.hpp"
 #include "stun/constants.hpp"
+#include "uv/stun_target.hpp"
 #include "uv/uv_client_handles.hpp"
 
 namespace derp::uv {
@@ -42,9 +49,12 @@ struct UvDirectOptions {
   // The IPv6 socket's address. Empty: "[::]:0" when udp_bind is the IPv4 wildcard (then a host without IPv6 just
   // runs IPv4-only), no IPv6 socket when udp_bind names an IPv4 address. "off": no IPv6 socket.
   std::string udp_bind6;
-  // The STUN server ("ip:port"; it goes to the socket of its family). Empty: the DERP URL's host (when it is an IP
-  // literal) on port 3478.
+  // The STUN server: "host:port" with an IP literal or a DNS name (parse_stun_target: the port defaults to 3478).
+  // An IPv4 literal serves the IPv4 socket, an IPv6 literal the IPv6 one, a name both (looked up per family).
+  // Empty: the host of the DERP URL on port 3478 (create()'s default_stun).
   std::string stun_server;
+  // The IPv6 socket's STUN server, in place of stun_server's for that socket: an IPv6 literal or a name.
+  std::string stun_server6;
   // The disco key; zero: a fresh one (magicsock makes a new one every start).
   crypto::NodePrivate disco_private;
   path::Options path;
@@ -63,8 +73,9 @@ class UvDirectPath {
     std::function<void(const std::string& line)> log;
   };
 
-  // Binds the socket and starts STUN. DERP_OK; DERP_ERR_ADDRESS (udp_bind or stun_server); DERP_ERR_UV_LISTEN.
-  static int create(uv_loop_t* loop, const UvDirectOptions& options, const std::optional<derp_addr>& stun_server,
+  // Binds the sockets and starts STUN: to options.stun_server/stun_server6, else to default_stun (the DERP URL's
+  // host). DERP_OK; DERP_ERR_ADDRESS (udp_bind, udp_bind6, stun_server, stun_server6); DERP_ERR_UV_LISTEN.
+  static int create(uv_loop_t* loop, const UvDirectOptions& options, const std::optional<StunTarget>& default_stun,
                     const crypto::NodePrivate& node_private, Host host, std::unique_ptr<UvDirectPath>* out,
                     std::string* detail);
   ~UvDirectPath();
@@ -83,6 +94,10 @@ class UvDirectPath {
   const std::optional<derp_addr>& public_endpoint() const { return socket_for_query().stun_public; }
   // Per family (DERP_AF_INET / DERP_AF_INET6): nullptr when that socket is not open.
   const derp_addr* bound(std::uint8_t family) const;
+  const derp_addr* public_endpoint(std::uint8_t family) const;
+  // The address the socket of that family sends STUN to (a literal, or the last lookup of a name that worked);
+  // nullptr when none (yet).
+  const derp_addr* stun_server(std::uint8_t family) const;
   const path::PathCore& core() const { return *core_; }
   std::uint64_t udp_send_failures() const { return udp_send_failures_; }
 
@@ -90,12 +105,16 @@ class UvDirectPath {
   void close();
 
  private:
+  struct StunLookup;
   // One UDP socket of one family, with the STUN state that finds its public endpoint.
   struct Socket {
     UvDirectPath* owner = nullptr;
     uv_udp_t* udp = nullptr;  // heap: freed by its close callback
     derp_addr bound{};
-    std::optional<derp_addr> stun_server;
+    std::optional<StunTarget> stun_target;  // as configured (a name or a literal of this socket's family)
+    std::optional<derp_addr> stun_server;   // the target's address: the literal, or the last lookup that worked
+    StunLookup* lookup = nullptr;           // the lookup in flight (heap: freed by its callback)
+    bool lookup_failing = false;            // the last lookup failed (logged once per failing spell)
     std::optional<derp_addr> stun_public;
     stun::TransactionId stun_txid{};
     bool stun_outstanding = false;
@@ -113,7 +132,11 @@ class UvDirectPath {
   void send_stun();
   void send_stun(Socket* s);
   bool any_stun_answer() const { return v4_.stun_public.has_value() || v6_.stun_public.has_value(); }
-  bool any_stun_server() const { return v4_.stun_server.has_value() || v6_.stun_server.has_value(); }
+  bool any_stun_server() const { return v4_.stun_target.has_value() || v6_.stun_target.has_value(); }
+  int assign_stun_targets(const std::optional<StunTarget>& default_stun, std::string* detail);
+  void start_lookup(Socket* s);
+  static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* result);
+  void send_stun_request(Socket* s);
   void refresh_endpoints();
   static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
   static void on_recv(uv_udp_t* udp, ssize_t nread, const uv_buf_t* buf, const sockaddr* from, unsigned flags);
