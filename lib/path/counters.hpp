@@ -12,6 +12,7 @@ struct Counters {
   std::uint64_t disco_wrong_transport = 0;  // a CallMeMaybe over UDP (DERP only), or disco over DERP from a node
                                             // key whose disco key is another: ignored
   std::uint64_t pong_unmatched = 0;         // no outstanding ping with that TxID (late, duplicate or forged)
+  std::uint64_t pong_stale = 0;             // a Pong for a ping to an address that is no longer a candidate
   std::uint64_t pings_sent = 0, pongs_sent = 0, call_me_maybe_sent = 0;
   std::uint64_t pings_received = 0, pongs_received = 0, call_me_maybe_received = 0;
   std::uint64_t announcements_sent = 0, announcements_received = 0;

@@ -1,5 +1,6 @@
 // The path core's settings. The timing defaults are magicsock's (Tailscale v1.36.2 wgengine/magicsock/magicsock.go,
-// unchanged at HEAD; reference disco-protocol.md §7); the bounds are ours.
+// unchanged at HEAD, where upgradeInterval is called upgradeUDPDirectInterval; reference disco-protocol.md §7, §9.4;
+// magicsock of 2023 had 2 s heartbeats, a 5 s trust and a 2 min session: older); the bounds are ours.
 #pragma once
 
 #include <cstddef>

@@ -382,6 +382,10 @@ void PathCore::handle_pong(Peer& peer, const derp_addr* udp_from, const disco::P
   const Peer::SentPing sent = *it;
   peer.sent_pings.erase(it);
   if (!udp_from) return;  // a Pong over DERP never changes the path (§6.5)
+  if (!peer.candidate(sent.to)) {
+    ++counters_.pong_stale;  // magicsock: "no longer an endpoint we care about" (withdrawn or expired meanwhile)
+    return;
+  }
   // The address that was pinged is the one we judge; the Pong's own source just joins the peer's sources.
   if (!peer_for_source(*udp_from)) by_source_[source_key(*udp_from)] = &peer;
   const AddrLatency measured{sent.to, now - sent.at};
@@ -407,12 +411,12 @@ void PathCore::handle_call_me_maybe(Peer& peer, const disco::CallMeMaybe& cmm, N
     if (!usable(a) || link_local_v6(a)) continue;
     add_candidate(peer, a, now, false, true);
   }
-  for (auto it = peer.candidates.begin(); it != peer.candidates.end();) {
-    if (!it->from_call_me_maybe && it->last_got_ping == kNever) {
-      forget_source(it->addr, peer);
-      it = peer.candidates.erase(it);
+  for (std::size_t i = 0; i < peer.candidates.size();) {
+    const Peer::Candidate& c = peer.candidates[i];
+    if (!c.from_call_me_maybe && c.last_got_ping == kNever) {
+      drop_candidate(peer, i, now);
     } else {
-      ++it;
+      ++i;
     }
   }
   // The point of the message: the peer just opened its NAT towards us, so ping every candidate now.
@@ -569,13 +573,13 @@ void PathCore::heartbeat(Peer& peer, Nanos now) {
 }
 
 void PathCore::expire(Peer& peer, Nanos now) {
-  for (auto it = peer.candidates.begin(); it != peer.candidates.end();) {
-    const bool learned_only = !it->from_call_me_maybe && it->last_got_ping != kNever;
-    if (learned_only && !within(it->last_got_ping, now, options_.session_active_timeout)) {
-      forget_source(it->addr, peer);
-      it = peer.candidates.erase(it);
+  for (std::size_t i = 0; i < peer.candidates.size();) {
+    const Peer::Candidate& c = peer.candidates[i];
+    const bool learned_only = !c.from_call_me_maybe && c.last_got_ping != kNever;
+    if (learned_only && !within(c.last_got_ping, now, options_.session_active_timeout)) {
+      drop_candidate(peer, i, now);
     } else {
-      ++it;
+      ++i;
     }
   }
 }
@@ -624,6 +628,20 @@ void PathCore::add_candidate(Peer& peer, const derp_addr& addr, Nanos now, bool 
   c.from_call_me_maybe = from_call_me_maybe;
   peer.candidates.push_back(c);
   by_source_[source_key(addr)] = &peer;
+}
+
+void PathCore::drop_candidate(Peer& peer, std::size_t index, Nanos now) {
+  const derp_addr addr = peer.candidates[index].addr;
+  // magicsock's deleteEndpointLocked: a deleted endpoint that is the best path takes the path with it (data goes
+  // over DERP at once, and the next round looks for another).
+  if (peer.has_best && same(peer.best.addr, addr)) {
+    peer.has_best = false;
+    peer.best = AddrLatency{};
+    peer.trust_until = 0;
+    report_path(peer, now);
+  }
+  forget_source(addr, peer);
+  peer.candidates.erase(peer.candidates.begin() + static_cast<std::ptrdiff_t>(index));
 }
 
 void PathCore::forget_source(const derp_addr& addr, const Peer& peer) {

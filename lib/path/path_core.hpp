@@ -7,9 +7,10 @@
 //     a CallMeMaybe with our own endpoints over DERP, so it pings us back through the holes our pings opened;
 //   - candidates come from CallMeMaybe (replaced by the next one) and from the sources of Pings we receive
 //     (forgotten 45 s after the last Ping from them);
-//   - a Pong (matched by TxID, 5 s timeout) measures the latency of the address that was pinged; the best address
-//     (betterAddr: lower latency, IPv6 preferred within ~11 %, the current one kept unless beaten) becomes the
-//     direct path and is trusted for 6.5 s after each Pong from it;
+//   - a Pong (matched by TxID, 5 s timeout) measures the latency of the address that was pinged (ignored when that
+//     address is no longer a candidate); the best address (betterAddr's points: latency, then loopback, link-local,
+//     private and IPv6 bonuses, with 1 % stickiness) becomes the direct path and is trusted for 6.5 s after each
+//     Pong from it; a candidate that goes (left out of the next CallMeMaybe, or expired) takes the path with it;
 //   - while data is sent, a heartbeat every 3 s pings the best address, and runs a new round when the trust ran
 //     out or (every minute) when the path is slower than 5 ms; after 45 s without data it goes quiet;
 //   - when Pongs stop, the trust runs out and data falls back to DERP (event: path derp); a new Pong brings the
@@ -161,6 +162,7 @@ class PathCore {
   bool trusted(const Peer& peer, Nanos now) const;
 
   void add_candidate(Peer& peer, const derp_addr& addr, Nanos now, bool from_ping, bool from_call_me_maybe);
+  void drop_candidate(Peer& peer, std::size_t index, Nanos now);
   void forget_source(const derp_addr& addr, const Peer& peer);
   void reset_path(Peer& peer);
 

@@ -283,22 +283,37 @@ TEST_CASE("path core: a flood of pings from new sources keeps candidates and que
   CHECK(queued <= 16);
 }
 
-TEST_CASE("path core: betterAddr keeps the current path unless beaten, and prefers IPv6 within ~11 percent", "[path]") {
+TEST_CASE("path core: betterAddr scores latency, address kind and IPv6, and sticks within 1 percent", "[path]") {
   const path::AddrLatency v4{addr("192.0.2.1:1"), 10 * kMillisecond};
   const path::AddrLatency v4_slower{addr("192.0.2.2:1"), 11 * kMillisecond};
   const path::AddrLatency v4_same{addr("192.0.2.1:1"), 1 * kMillisecond};
-  const path::AddrLatency v6_bit_slower{addr("[2001:db8::1]:1"), 11 * kMillisecond};
-  const path::AddrLatency v6_much_slower{addr("[2001:db8::1]:1"), 12 * kMillisecond};
   const path::AddrLatency none{};
   CHECK(path::better_addr(v4, none));
   CHECK_FALSE(path::better_addr(none, v4));
   CHECK_FALSE(path::better_addr(v4_same, v4));  // the same address is never better than itself
-  CHECK(path::better_addr(v4, v4_slower));
+  CHECK(path::better_addr(v4, v4_slower));       // 10 points
   CHECK_FALSE(path::better_addr(v4_slower, v4));
-  CHECK(path::better_addr(v6_bit_slower, v4));   // 11 ms / 10 * 9 = 9.9 ms < 10 ms
-  CHECK_FALSE(path::better_addr(v4, v6_bit_slower));
-  CHECK_FALSE(path::better_addr(v6_much_slower, v4));  // 12 / 10 * 9 = 10.8 ms
-  CHECK(path::better_addr(v4, v6_much_slower));
+  // Hysteresis: 10.05 ms against 10.10 ms is 1 point, not enough against a zero-point incumbent (v1.36.2's
+  // strict comparison switched here, and back on the next Pong the other way).
+  const path::AddrLatency a{addr("192.0.2.3:1"), 10'050'000};
+  const path::AddrLatency b{addr("192.0.2.4:1"), 10'100'000};
+  CHECK_FALSE(path::better_addr(a, b));
+  CHECK_FALSE(path::better_addr(b, a));
+  CHECK(path::better_addr(path::AddrLatency{addr("192.0.2.3:1"), 9'900'000}, b));  // 2 points
+  // IPv6 gets 10 points: it wins while the IPv4 path is less than 10 % faster, ties (and loses) at 10 %.
+  CHECK(path::better_addr(path::AddrLatency{addr("[2001:db8::1]:1"), 10'500'000}, v4));  // 10 > 5
+  CHECK_FALSE(path::better_addr(path::AddrLatency{addr("[2001:db8::1]:1"), 11 * kMillisecond}, v4));  // 10 = 10
+  CHECK(path::better_addr(v4, path::AddrLatency{addr("[2001:db8::1]:1"), 12 * kMillisecond}));  // 17 > 10
+  // A private address gets 20, loopback 50, link-local 30: a LAN path beats a public one up to ~17 % slower.
+  CHECK(path::better_addr(path::AddrLatency{addr("192.168.1.2:1"), 12 * kMillisecond}, v4));  // 20 > 17
+  CHECK_FALSE(path::better_addr(path::AddrLatency{addr("192.168.1.2:1"), 13 * kMillisecond}, v4));  // 20 < 24
+  CHECK(path::better_addr(path::AddrLatency{addr("10.1.2.3:1"), 11 * kMillisecond}, v4));
+  CHECK(path::better_addr(path::AddrLatency{addr("172.16.0.1:1"), 11 * kMillisecond}, v4));
+  CHECK_FALSE(path::better_addr(path::AddrLatency{addr("172.32.0.1:1"), 11 * kMillisecond}, v4));  // not private
+  CHECK(path::better_addr(path::AddrLatency{addr("[fd00::1]:1"), 12 * kMillisecond}, v4));  // ULA 20 + 10
+  CHECK(path::better_addr(path::AddrLatency{addr("127.0.0.1:1"), 15 * kMillisecond}, v4));  // 50 > 34
+  CHECK(path::better_addr(path::AddrLatency{addr("169.254.1.1:1"), 12 * kMillisecond},
+                          path::AddrLatency{addr("192.168.1.2:1"), 11 * kMillisecond}));  // 30 > 20 + 9
 }
 
 TEST_CASE("path core: the path event carries the peer, the address and the round trip", "[path]") {
@@ -322,4 +337,62 @@ TEST_CASE("path core: the path event carries the peer, the address and the round
     CHECK(e.rtt == 4 * kMillisecond);  // bob pinged at 0 (on the CallMeMaybe), alice's Pong reached him at 4 ms
   }
   CHECK(changed);
+}
+
+TEST_CASE("path core: a CallMeMaybe that leaves out the direct path's address drops it, and its late Pong is ignored",
+          "[path]") {
+  Pair p;
+  const derp_addr b2 = addr("192.0.2.22:2002");
+  auto take_udp = [](PathCore& c) {
+    std::vector<path::UdpOut> out;
+    path::UdpOut u;
+    while (c.take_udp(&u)) out.push_back(u);
+    return out;
+  };
+  auto deliver_derp = [](PathCore& from, PathCore& to, derp::Nanos now) {
+    path::DerpOut d;
+    while (from.take_derp(&d)) to.receive_derp(from.node_public(), d.bytes, now);
+  };
+  // Bob speaks first: his data and CallMeMaybe{b_addr} over DERP; alice pings b_addr (a CallMeMaybe-only candidate).
+  REQUIRE(p.b->send(p.a->node_public(), bytes_of("hi"), 0) == DERP_OK);
+  deliver_derp(*p.b, *p.a, 0);
+  auto pings = take_udp(*p.a);
+  REQUIRE(pings.size() == 1);
+  CHECK(derp::operator==(pings[0].to, p.b_addr));
+  p.b->receive_udp(p.a_addr, pings[0].bytes, 0);
+  // Bob answers with a Pong (first) and pings back; only the Pong reaches alice: b_addr never pinged her.
+  auto from_b = take_udp(*p.b);
+  REQUIRE(from_b.size() == 2);
+  p.a->receive_udp(p.b_addr, from_b[0].bytes, kMillisecond);
+  REQUIRE(p.a->peer_status(p.b->node_public(), kMillisecond).path == Via::kDirect);
+  (void)p.events(*p.a);
+
+  // Alice sends, so she heartbeats: a second Ping to b_addr, whose Pong we hold back.
+  REQUIRE(p.a->send(p.b->node_public(), bytes_of("to b"), kMillisecond) == DERP_OK);
+  (void)take_udp(*p.a);
+  p.a->tick(3 * kSecond + kMillisecond);
+  auto heartbeat = take_udp(*p.a);
+  REQUIRE_FALSE(heartbeat.empty());
+  CHECK(derp::operator==(heartbeat[0].to, p.b_addr));
+  p.b->receive_udp(p.a_addr, heartbeat[0].bytes, 3 * kSecond + kMillisecond);
+  auto late_pong = take_udp(*p.b);
+  REQUIRE(late_pong.size() == 1);
+
+  // Bob moves: his next CallMeMaybe lists b2 only. Alice drops b_addr, and with it the direct path, at once.
+  p.b->set_local_endpoints({b2}, 3 * kSecond + 2 * kMillisecond);
+  (void)take_udp(*p.b);
+  deliver_derp(*p.b, *p.a, 3 * kSecond + 2 * kMillisecond);
+  CHECK(p.a->peer_status(p.b->node_public(), 3 * kSecond + 2 * kMillisecond).path == Via::kDerp);
+  auto ev = p.events(*p.a);
+  REQUIRE_FALSE(ev.empty());
+  CHECK(ev.back().kind == path::Event::Kind::kPathChanged);
+  CHECK(ev.back().via == Via::kDerp);
+  auto to_b2 = take_udp(*p.a);
+  REQUIRE_FALSE(to_b2.empty());
+  CHECK(derp::operator==(to_b2[0].to, b2));  // the new round pings the new address
+
+  // The held Pong (a ping alice really sent, within its 5 s) is for an address she no longer has: ignored.
+  p.a->receive_udp(p.b_addr, late_pong[0].bytes, 3 * kSecond + 3 * kMillisecond);
+  CHECK(p.a->counters().pong_stale == 1);
+  CHECK(p.a->peer_status(p.b->node_public(), 3 * kSecond + 3 * kMillisecond).path == Via::kDerp);
 }
