@@ -142,16 +142,24 @@ int Connection::on_websocket_bytes(Bytes in, Nanos now) {
   // The peer closed (1 = cleanly) or broke the WebSocket protocol: its close reply or our close frame goes out
   // alone, after nothing else (RFC 6455 §5.5.1: no data after a close frame).
   release_output(DropReason::gone_disconnected);
-  queue_websocket_control();
+  queue_websocket_control(/*force=*/true);
   close(r == 1 ? CloseReason::transport_closed : CloseReason::protocol_error,
         r == 1 ? "WebSocket closed by the peer" : "WebSocket: " + std::string(ws_->detail()), true);
   return r == 1 ? DERP_OK : r;
 }
 
-void Connection::queue_websocket_control() {
+void Connection::queue_websocket_control(bool force) {
+  // One WebSocket control item in the output at a time. While it waits (a peer that pings but does not read), the
+  // pong to a newer ping replaces the unsent one inside the stream, which so holds at most a pong and a close
+  // frame: a ping flood cannot pile pongs up in the output, outside every other bound. The close frame (force)
+  // goes out behind whatever waits.
+  if (ws_control_queued_ && !force) return;
   const Bytes control = ws_->pending_control();
   if (control.empty()) return;
-  if (queue_bytes(control, /*raw=*/true)) ws_->consume_control(control.size());
+  if (queue_bytes(control, /*raw=*/true, OutKind::ws_control)) {
+    ws_->consume_control(control.size());
+    ws_control_queued_ = true;
+  }
 }
 
 std::size_t Connection::item_views(const OutItem& item, std::span<Bytes> views) {
@@ -207,6 +215,8 @@ void Connection::output_written(std::size_t n, Nanos now) {
       queued_packet_bytes_ -= item.buffer->size;
     } else if (item.kind == OutKind::pong) {
       pong_queued_ = false;
+    } else if (item.kind == OutKind::ws_control) {
+      ws_control_queued_ = false;
     }
     server_.pool_.give(item.buffer);
     ++out_head_;
@@ -224,6 +234,8 @@ void Connection::output_written(std::size_t n, Nanos now) {
     output_stalled_since_ = kNever;
     if (phase_ == Phase::Closing) phase_ = Phase::Closed;
   }
+  // The pong that waited for the previous control item to go.
+  if (ws_ && !ws_control_queued_ && phase_ == Phase::Running) queue_websocket_control();
 }
 
 Nanos Connection::deadline() const {
@@ -279,7 +291,7 @@ void Connection::tick(Nanos now) {
   }
 }
 
-bool Connection::queue_bytes(Bytes bytes, bool raw) {
+bool Connection::queue_bytes(Bytes bytes, bool raw, OutKind kind) {
   while (!bytes.empty()) {
     const std::size_t chunk = std::min<std::size_t>(bytes.size(), BufferPool::kClassCapacity[2]);
     OutBuffer* buffer = server_.pool_.take(chunk);
@@ -289,7 +301,7 @@ bool Connection::queue_bytes(Bytes bytes, bool raw) {
     }
     std::memcpy(buffer->data(), bytes.data(), chunk);
     buffer->size = static_cast<std::uint32_t>(chunk);
-    push_output(buffer, OutKind::control, raw);
+    push_output(buffer, kind, raw);
     bytes = bytes.subspan(chunk);
   }
   return true;
@@ -401,6 +413,7 @@ void Connection::release_output(DropReason reason_for_packets) {
   queued_packets_[0] = queued_packets_[1] = 0;
   queued_packet_bytes_ = 0;
   pong_queued_ = false;
+  ws_control_queued_ = false;
   output_stalled_since_ = kNever;
 }
 
@@ -428,7 +441,7 @@ void Connection::close(CloseReason reason, std::string detail, bool flush) {
   if (ws_ && flush && ws_->can_send()) {
     // A WebSocket ends with a close frame after whatever is queued (1001: the server is going away).
     ws_->close(reason == CloseReason::server_shutdown ? http::kWsCloseGoingAway : http::kWsCloseNormal);
-    queue_websocket_control();
+    queue_websocket_control(/*force=*/true);
   }
   if (flush && out_bytes_ > 0) {
     phase_ = Phase::Closing;

@@ -108,7 +108,7 @@ class Connection {
 
  private:
   friend class Server;
-  enum class OutKind : std::uint8_t { control, disco, other, pong };
+  enum class OutKind : std::uint8_t { control, disco, other, pong, ws_control };
   struct OutItem {
     OutBuffer* buffer;
     std::uint32_t offset;  // bytes of this item already written, WebSocket headers included
@@ -147,7 +147,7 @@ class Connection {
   // Reports this connection's incomplete-frame memory to the server; false when it is over its share.
   bool account_partial_frame();
   int on_websocket_bytes(Bytes in, Nanos now);
-  void queue_websocket_control();
+  void queue_websocket_control(bool force = false);
   int on_frame(const frame::Frame& frame, Nanos now);
   int on_client_info(const frame::Frame& frame, Nanos now);
   int on_send_packet(Bytes payload, Nanos now);
@@ -158,7 +158,8 @@ class Connection {
   int on_close_peer(Bytes payload, Nanos now);
 
   // Output. Each returns false only when memory for the output could not be had (the connection is then closed).
-  bool queue_bytes(Bytes bytes, bool raw = false);  // HTTP responses (raw) and handshake frames
+  bool queue_bytes(Bytes bytes, bool raw = false,  // HTTP responses (raw) and handshake frames
+                   OutKind kind = OutKind::control);
   bool queue_control_frame(frame::FrameType type, Bytes payload);
   bool queue_http_response(int status, std::string_view reason, std::string_view headers, std::string_view body,
                            bool head_only, bool keep_alive);
@@ -198,6 +199,7 @@ class Connection {
   bool is_prober_ = false;
   bool in_ready_list_ = false;
   bool pong_queued_ = false;
+  bool ws_control_queued_ = false;  // a WebSocket pong/close item waits in out_ (one at a time)
 
   // Output queue, oldest first; out_[out_head_] is being written.
   std::vector<OutItem> out_;

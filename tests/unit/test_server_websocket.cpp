@@ -13,6 +13,7 @@
 #include "http/websocket_handshake.hpp"
 #include "http/websocket_stream.hpp"
 #include "support/server_harness.hpp"
+#include "test_websocket_helpers.hpp"
 
 using derp::Bytes;
 using derp::frame::FrameType;
@@ -184,4 +185,55 @@ TEST_CASE("server core: WebSocket protocol errors close that connection only", "
   }
   h.send_packet(ok, ok.key(), derp::test::bytes_of("still fine"));
   CHECK(ok.of_type(FrameType::RecvPacket).size() == 1);
+}
+
+TEST_CASE("server core: a WebSocket ping flood to a peer that does not read keeps one pong queued, the newest",
+          "[server][websocket][badinput]") {
+  derp::test::ServerHarness h;
+  WsClient ws(h.server());
+  std::string request;
+  REQUIRE(derp::http::websocket_upgrade_request("derp.test", "/derp", ws.key, &request) == DERP_OK);
+  ws.send_raw(request);
+  derp::crypto::NodePrivate priv;
+  derp::crypto::generate_private(&priv);
+  ws.send_message(client_info_frame(priv, h.server().public_key()));
+  REQUIRE(ws.frames.size() == 2);  // ServerKey, ServerInfo: registered
+  REQUIRE(ws.conn->output_size() == 0);
+
+  // 1,000 pings, each read on its own, while the client reads nothing back.
+  std::vector<std::uint8_t> last_payload;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string text = "ping " + std::to_string(i) + std::string(100, 'x');
+    last_payload.assign(text.begin(), text.end());
+    derp::http::test::RawFrame f;
+    f.opcode = 0x9;
+    const auto frame = derp::http::test::raw_frame(f, last_payload);
+    ws.conn->receive(Bytes(frame), ws.now);
+    // Without the bound this grew by one ~110-byte pong per read (110 KB here; megabytes per second of reads).
+    REQUIRE(ws.conn->output_size() <= 2 * (2 + 125));
+  }
+  CHECK(ws.conn->phase() == derp::server::Phase::Running);
+
+  // The client reads: the pong that waited, then the one to the newest ping; no other.
+  std::vector<std::vector<std::uint8_t>> pongs;
+  for (int round = 0; round < 4 && ws.conn->output_size() > 0; ++round) {
+    derp::Bytes views[16];
+    const std::size_t n = ws.conn->output(views);
+    std::vector<std::uint8_t> wire;
+    for (std::size_t i = 0; i < n; ++i) wire.insert(wire.end(), views[i].begin(), views[i].end());
+    ws.conn->output_written(wire.size(), ws.now);
+    for (std::size_t at = 0; at + 2 <= wire.size();) {  // server frames: unmasked, pongs ≤ 125 bytes
+      const std::uint8_t opcode = wire[at] & 0x0F;
+      const std::size_t len = wire[at + 1] & 0x7F;
+      REQUIRE(len <= 125);
+      REQUIRE(at + 2 + len <= wire.size());
+      if (opcode == 0xA) pongs.emplace_back(wire.begin() + static_cast<std::ptrdiff_t>(at + 2),
+                                            wire.begin() + static_cast<std::ptrdiff_t>(at + 2 + len));
+      at += 2 + len;
+    }
+  }
+  REQUIRE(pongs.size() == 2);
+  CHECK(std::string(pongs[0].begin(), pongs[0].begin() + 7) == "ping 0x");
+  CHECK(pongs[1] == last_payload);
+  h.server().remove(ws.conn, ws.now);
 }
