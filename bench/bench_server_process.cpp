@@ -123,13 +123,17 @@ void child_report_stats(Child& c) {
   for (const std::uint64_t n : k.handshake_failures) s.handshake_failures += n;
   s.write_timeouts = k.sclient_write_timeouts;
   s.heap_allocations = heap_allocations();
+  s.client_info_replays = k.client_info_replays;
+  s.partial_frame_bytes = k.partial_frame_bytes;
+  s.partial_frame_budget_closes = k.partial_frame_budget_closes;
+  s.accepts = k.accepts;
   // A pipe takes this much at once; the parent reads each answer before asking again.
   write_all(c.report_fd, &s, sizeof s);
 }
 
 constexpr const char* kChildFlag = "--serve-child";
 
-int child_main(bool tls, int control_fd, int report_fd) {
+int child_main(bool tls, bool derper_limits, int control_fd, int report_fd) {
   signal(SIGINT, SIG_IGN);  // a ^C reaches the whole process group; the parent decides when we stop
   signal(SIGPIPE, SIG_IGN);
 
@@ -138,8 +142,10 @@ int child_main(bool tls, int control_fd, int report_fd) {
   uv::UvServerOptions o;
   if (crypto::generate_private(&o.core.private_key) != DERP_OK) return 2;
   o.tcp_listen = {"127.0.0.1:0"};
-  o.core.queue_packets = kServerQueuePackets;
-  o.core.queue_bytes = kServerQueueBytes;
+  if (!derper_limits) {
+    o.core.queue_packets = kServerQueuePackets;
+    o.core.queue_bytes = kServerQueueBytes;
+  }
   // Under a tool (DERP_BENCH_SERVER_WRAP: callgrind runs ~50x slower) 16 handshakes take longer than the 10 s
   // handshake timeout.
   if (const char* wrap = std::getenv("DERP_BENCH_SERVER_WRAP"); wrap != nullptr && *wrap != '\0') {
@@ -210,7 +216,8 @@ bool is_server_child(int argc, char** argv) { return argc == 5 && std::strcmp(ar
 
 int server_child_main(int argc, char** argv) {
   if (!is_server_child(argc, argv)) return 2;
-  return child_main(std::strcmp(argv[2], "tls") == 0, std::atoi(argv[3]), std::atoi(argv[4]));
+  return child_main(std::strcmp(argv[2], "tls") == 0, std::strcmp(argv[2], "plain-derper") == 0, std::atoi(argv[3]),
+                    std::atoi(argv[4]));
 }
 
 // ---- /proc -----------------------------------------------------------------------------------------------------
@@ -297,7 +304,7 @@ void kill_server_child_now() {
   if (pid > 0) ::kill(pid, SIGKILL);
 }
 
-bool ServerProcess::start(bool tls, std::string* error) {
+bool ServerProcess::start(bool tls, std::string* error, bool derper_limits) {
   int control[2];
   int report[2];
   if (pipe2(control, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
@@ -323,8 +330,8 @@ bool ServerProcess::start(bool tls, std::string* error) {
     fcntl(report[1], F_SETFD, 0);
     const std::string control_fd = std::to_string(control[0]);
     const std::string report_fd = std::to_string(report[1]);
-    const char* args[] = {"bench_server", kChildFlag, tls ? "tls" : "plain", control_fd.c_str(), report_fd.c_str(),
-                          nullptr};
+    const char* mode = tls ? "tls" : derper_limits ? "plain-derper" : "plain";
+    const char* args[] = {"bench_server", kChildFlag, mode, control_fd.c_str(), report_fd.c_str(), nullptr};
     // DERP_BENCH_SERVER_WRAP runs the server under a tool (valgrind --tool=callgrind ..., strace -c ...): the
     // command is split at spaces and the server's own command line follows it.
     if (const char* wrap = std::getenv("DERP_BENCH_SERVER_WRAP"); wrap != nullptr && *wrap != '\0') {

@@ -41,6 +41,10 @@ struct ServerStats {
   std::uint64_t handshake_failures = 0;  // every reason
   std::uint64_t write_timeouts = 0;
   std::uint64_t heap_allocations = 0;  // every malloc/calloc/realloc of the child so far (alloc_counter.hpp)
+  std::uint64_t client_info_replays = 0;
+  std::uint64_t partial_frame_bytes = 0;
+  std::uint64_t partial_frame_budget_closes = 0;
+  std::uint64_t accepts = 0;
 };
 
 // Read and write system calls of a process so far (/proc/<pid>/io syscr, syscw: read/readv and write/writev on
@@ -73,7 +77,10 @@ class ServerProcess {
 
   // Forks the child, which listens on 127.0.0.1:0 (TLS with a fresh self-signed certificate for 127.0.0.1 when
   // tls) and reports its port, public key and certificate pin. false with *error when that fails.
-  bool start(bool tls, std::string* error);
+  // derper_limits: the core's default per-connection queue bounds (derper's 32 packets, 1 MiB) instead of the
+  // throughput benchmarks' unbounded ones; bench_soak uses them, since it measures what attacks do to a server
+  // configured as deployed.
+  bool start(bool tls, std::string* error, bool derper_limits = false);
   // Asks the child for its counters (waits at most a few seconds).
   bool stats(ServerStats* out);
   Rss rss() const;
