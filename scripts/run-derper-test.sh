@@ -92,6 +92,9 @@ grep -q "the directory $work/no/such/dir does not exist" "$work/out"; check "the
 # Usage errors exit 2; --help (a manual page, on stdout) and -version exit 0.
 run_derper -no-such-flag; check "an unknown flag exits 2" 2 $?
 grep -q 'flag provided but not defined: -no-such-flag' "$work/out"; check "the unknown flag is named" 0 $?
+for bad in -replay-cache-keys=-1 -partial-frame-budget=x -fd-limit=-2; do
+  run_derper -dev "$bad"; check "$bad exits 2" 2 $?
+done
 "$derper" --help >"$work/help.out" 2>"$work/help.err"; check "--help exits 0" 0 $?
 for section in NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS"; do
   grep -qx "$section" "$work/help.out"; check "--help has $section" 0 $?

@@ -133,6 +133,23 @@ const std::vector<FlagSpec>& specs() {
       {"tcp-write-timeout", Kind::Duration,
        [](const std::string& v, Flags* f) { return parse_go_duration(v, &f->tcp_write_timeout); }, "2s",
        "a client whose output makes no progress for this long is disconnected; 0 turns it off"},
+      {"replay-cache-keys", Kind::Int,
+       [](const std::string& v, Flags* f) { return parse_int(v, &f->replay_cache_keys) && f->replay_cache_keys >= 0; },
+       "16384",
+       "(libderp) client keys without a live connection whose recent ClientInfo nonces are kept (about 300 bytes "
+       "each), so that a replayed ClientInfo is refused; keys with a live connection are kept besides. 0 turns "
+       "replay detection off"},
+      {"partial-frame-budget", Kind::Int,
+       [](const std::string& v, Flags* f) {
+         return parse_int(v, &f->partial_frame_budget) && f->partial_frame_budget >= 0;
+       },
+       "67108864",
+       "(libderp) bytes all connections together may hold in incomplete frames; past it, a connection holding more "
+       "than its share is closed (and counted). 0: no budget"},
+      {"fd-limit", Kind::Int,
+       [](const std::string& v, Flags* f) { return parse_int(v, &f->fd_limit) && f->fd_limit >= 0; }, "0",
+       "(libderp) connections beyond this many are closed at once and counted (derp_accept_failures reason "
+       "fd_limit) instead of meeting EMFILE; 0: the descriptor limit (ulimit -n) minus 64"},
       {"verbose", Kind::Bool, [](const std::string& v, Flags* f) { return parse_go_bool(v, &f->verbose); }, "false",
        "log more: every HTTP request answered, transport errors"},
       {"version", Kind::Bool, [](const std::string& v, Flags* f) { return parse_go_bool(v, &f->version); }, "false",

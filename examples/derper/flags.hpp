@@ -34,6 +34,9 @@ struct Flags {
   Nanos tcp_keepalive_time = 10ull * 60 * 1'000'000'000;
   Nanos tcp_user_timeout = 15ull * 1'000'000'000;
   Nanos tcp_write_timeout = 2ull * 1'000'000'000;
+  std::int64_t replay_cache_keys = 16384;            // ours (issue 15); derper has none of these three
+  std::int64_t partial_frame_budget = 64ll << 20;
+  std::int64_t fd_limit = 0;
   bool verbose = false;
   bool version = false;
   bool help = false;

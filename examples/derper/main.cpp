@@ -225,6 +225,9 @@ int main(int argc, char** argv) {
   derp::uv::UvServerOptions options;
   options.core.private_key = key;
   options.core.write_timeout = flags.tcp_write_timeout;
+  options.core.replay_cache_keys = static_cast<std::size_t>(flags.replay_cache_keys);
+  options.core.partial_frame_budget = static_cast<std::size_t>(flags.partial_frame_budget);
+  options.fd_limit = static_cast<std::size_t>(flags.fd_limit);
   options.core.serve_derp = flags.derp;
   options.core.home = home;
   if (!load_mesh_key(flags, &options.core.mesh_key, &error)) return fail(1, error);

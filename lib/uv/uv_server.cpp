@@ -165,7 +165,10 @@ UvServer::UvServer(uv_loop_t* loop, std::unique_ptr<uv_loop_t> own_loop, std::un
   // One descriptor per connection; keep kFdHeadroom for everything else the process holds.
   constexpr rlim_t kFdHeadroom = 64;
   rlimit nofile{};
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur > kFdHeadroom) {
+  if (options_.fd_limit > 0) {
+    fd_ceiling_ = options_.fd_limit;
+  } else if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+             nofile.rlim_cur > kFdHeadroom) {
     fd_ceiling_ = static_cast<std::size_t>(nofile.rlim_cur - kFdHeadroom);
   }
 }

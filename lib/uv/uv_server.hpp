@@ -70,6 +70,9 @@ struct UvServerOptions {
   // listener only; here it covers every TCP listener of this server.
   double accept_rate = AcceptLimiter::kUnlimited;
   std::uint64_t accept_burst = std::numeric_limits<std::uint64_t>::max();
+  // Open connections beyond this are closed at once and counted (accept failure "fd_limit"), before the kernel
+  // can answer EMFILE, which libuv handles silently. 0: RLIMIT_NOFILE minus 64 (listeners, STUN, loop, files).
+  std::size_t fd_limit = 0;
 
   Nanos tcp_keepalive = 10 * 60 * server::kSecond;  // derper -tcp-keepalive-time; 0 = off
   Nanos tcp_user_timeout = 15 * server::kSecond;    // derper -tcp-user-timeout (Linux); 0 = kernel default

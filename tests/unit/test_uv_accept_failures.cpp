@@ -66,3 +66,38 @@ TEST_CASE("uv: connections past the descriptor ceiling are closed, counted and l
   CHECK(logged >= 1);
   CHECK(logged <= 5);  // rate-limited: 5 lines per 10 s window
 }
+
+TEST_CASE("uv: the fd_limit option sets the ceiling without touching RLIMIT_NOFILE", "[uv][hostile]") {
+  auto options = loopback_options();
+  options.fd_limit = 4;  // the fifth connection on is closed at once
+  std::unique_ptr<UvServer> server;
+  std::string detail;
+  REQUIRE(UvServer::create(nullptr, std::move(options), &server, &detail) == DERP_OK);
+  REQUIRE(server->listen(&detail) == DERP_OK);
+  const derp_addr addr = server->tcp_addresses().at(0);
+
+  int open_after = 0;
+  int closed_at_once = 0;
+  LoopRunner runner(*server);
+  const bool finished = runner.run([&](LoopRunner&) {
+    std::vector<std::unique_ptr<PlainStream>> held;
+    for (int i = 0; i < 12; ++i) held.push_back(std::make_unique<PlainStream>(addr));
+    for (auto it = held.rbegin(); it != held.rend(); ++it) {
+      auto& s = *it;
+      if (s->fd() < 0) continue;
+      std::uint8_t b;
+      const long n = s->read_some(derp::MutableBytes(&b, 1));
+      if (n == 0 || n == -ECONNRESET) ++closed_at_once;
+      if (n == -EAGAIN || n == -EWOULDBLOCK) {
+        ++open_after;
+        break;
+      }
+    }
+  }, 60000);
+  CHECK(finished);
+  const auto& failures = server->accept_counters().failures;
+  REQUIRE(failures.count("fd_limit") == 1);
+  CHECK(failures.at("fd_limit") >= 1);
+  CHECK(closed_at_once >= 1);
+  CHECK(open_after == 1);  // one within the ceiling was still open
+}
