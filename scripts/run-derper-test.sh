@@ -56,10 +56,11 @@ grep -q 'needs ACME' "$work/out"; check "-certmode letsencrypt says why" 0 $?
 [ ! -e "$work/le.json" ]; check "-certmode letsencrypt creates no key file" 0 $?
 run_derper -certmode gcp -a 127.0.0.1:443 -c "$work/le.json"; check "-certmode gcp exits 2" 2 $?
 
-# -mesh-with: refused, and the reason is the missing mesh dialling, not a missing client core.
-run_derper -mesh-with derp2.example.com -dev; check "-mesh-with exits 2" 2 $?
-grep -q 'dialling mesh peers' "$work/out"; check "-mesh-with names what is missing" 0 $?
-! grep -q 'not built yet' "$work/out"; check "-mesh-with does not blame the client core" 0 $?
+# -mesh-with: needs a mesh key (as derper), and each entry must be a host, host/ip or an http(s) URL.
+run_derper -mesh-with derp2.example.com -dev; check "-mesh-with without a mesh key exits 2" 2 $?
+grep -q 'requires -mesh-psk-file' "$work/out"; check "-mesh-with says it needs the mesh key" 0 $?
+run_derper -mesh-with 'derp2.example.com/not-an-ip' -dev; check "-mesh-with with a bad entry exits 2" 2 $?
+grep -q 'derp2.example.com/not-an-ip' "$work/out"; check "-mesh-with names the bad entry" 0 $?
 
 # -dev with a -c that is not a key file: an error naming the file, not a silent throw-away key.
 echo 'not a key' >"$work/bad.key"
@@ -88,6 +89,39 @@ fi
 run_derper -a 127.0.0.1:0 -stun=false -c "$work/no/such/dir/k.json"; check "-c in a missing directory exits 1" 1 $?
 grep -q "the directory $work/no/such/dir does not exist" "$work/out"; check "the missing directory is named" 0 $?
 [ ! -e "$work/no" ]; check "no directory was created" 0 $?
+
+# Two derpers meshed on loopback: B dials A (and itself, which it notices), so a client on B reaches one on A.
+export TAILSCALE_DERPER_MESH_KEY=6d6573682d6b65792d666f722d746573742d766563746f72732d303132333435
+if serve_derper -dev -a 127.0.0.1:0 -stun=false; then
+  pid_a=$pid
+  port_a=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$serve_log" | head -1)
+  if serve_derper -dev -a 127.0.0.1:0 -stun=false -mesh-with "http://127.0.0.1:$port_a/derp"; then
+    log_b=$serve_log
+    port_b=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$serve_log" | head -1)
+    for _ in $(seq 100); do grep -q 'mesh(.*): connected' "$log_b" && break; sleep 0.05; done
+    grep -q 'mesh(.*): connected' "$log_b"; check "-mesh-with: B's link to A connects" 0 $?
+    "$client" --key-file "$work/mesh-recv.json" pubkey >"$work/mesh-recv.pub"
+    timeout 10 "$client" --server "http://127.0.0.1:$port_a/derp" --key-file "$work/mesh-recv.json" recv --count 1 \
+      >"$work/mesh-recv.out" 2>&1 &
+    recv_pid=$!
+    for _ in $(seq 100); do grep -q 'connected to' "$work/mesh-recv.out" && break; sleep 0.05; done
+    # A's watch stream tells B about the receiver: wait for B's metrics to show one remote client.
+    for _ in $(seq 100); do
+      exec 3<>"/dev/tcp/127.0.0.1/$port_b" && printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3 &&
+        grep -q '^derp_clients_remote 1' <&3 && { exec 3>&-; break; }
+      exec 3>&-
+      sleep 0.05
+    done
+    timeout 5 "$client" --server "http://127.0.0.1:$port_b/derp" --key-file "$work/mesh-send.json" \
+      send "$(cat "$work/mesh-recv.pub")" "through the mesh" >/dev/null 2>&1
+    wait "$recv_pid"; check "-mesh-with: a packet sent on B arrives on A" 0 $?
+    grep -q 'through the mesh' "$work/mesh-recv.out"; check "-mesh-with: the packet is intact" 0 $?
+    stop_derper
+  fi
+  pid=$pid_a
+  stop_derper
+fi
+unset TAILSCALE_DERPER_MESH_KEY
 
 # Usage errors exit 2; --help (a manual page, on stdout) and -version exit 0.
 run_derper -no-such-flag; check "an unknown flag exits 2" 2 $?

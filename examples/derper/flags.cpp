@@ -111,8 +111,13 @@ const std::vector<FlagSpec>& specs() {
          return true;
        },
        "first existing of /home/derp/keys/derp-mesh.key, $HOME/keys/derp-mesh.key",
-       "mesh key file (64 hex digits). Clients presenting it may watch connections and forward packets; this server "
-       "does not dial other servers itself (-mesh-with is not supported yet)"},
+       "mesh key file (64 hex digits). Clients presenting it may watch connections and forward packets, and "
+       "-mesh-with dials other servers with it"},
+      {"mesh-with", Kind::String, [](const std::string& v, Flags* f) { f->mesh_with = v; return true; }, "",
+       "comma-separated servers of this region to mesh with (needs the mesh key): \"host\" is dialled as "
+       "https://host/derp (port 443, system CA store), \"host/ip\" connects to ip with host as the TLS name, and "
+       "(libderp) a full URL such as http://10.0.0.2:3340/derp or https://host:8443/derp is dialled as written. The "
+       "list may name this server too: a link that reaches our own key stops, as derper's does"},
       {"accept-connection-limit", Kind::Float,
        [](const std::string& v, Flags* f) { return parse_float(v, &f->accept_connection_limit); }, "+Inf",
        "accepted connections per second; over the limit a connection is closed at once. derper limits its TLS "
@@ -160,9 +165,6 @@ const std::vector<FlagSpec>& specs() {
 
 const std::vector<Refused>& refused() {
   static const std::vector<Refused> all = {
-      {"mesh-with", false,
-       "dialling mesh peers (this server forwarding to other servers as their client) is not written yet; other "
-       "servers holding the -mesh-psk-file key can still mesh with this one"},
       {"bootstrap-dns-names", false, "/bootstrap-dns is not served yet"},
       {"unpublished-bootstrap-dns-names", false, "/bootstrap-dns is not served yet"},
       {"verify-client-url", false, "admission over HTTP is not implemented; use -verify-clients with -allow-list"},

@@ -27,6 +27,7 @@ struct Flags {
   std::string allow_list;             // ours: the key list -verify-clients checks against
   std::string mesh_psk_file;          // -mesh-psk-file; default: derper's search (see main.cpp)
   bool mesh_psk_file_set = false;
+  std::string mesh_with;              // -mesh-with: comma-separated peers (host, host/ip, or an http(s) URL)
   bool addr_set = false;  // -a was given (then -dev keeps it instead of forcing :3340)
   double accept_connection_limit = std::numeric_limits<double>::infinity();
   std::int64_t accept_connection_burst = std::numeric_limits<std::int64_t>::max();

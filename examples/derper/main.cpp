@@ -23,7 +23,9 @@
 #include "flags.hpp"
 #include "key_setup.hpp"
 #include "common/ip_literal.hpp"
+#include "mesh_setup.hpp"
 #include "uv/socket_address.hpp"
+#include "uv/uv_mesh.hpp"
 #include "uv/uv_server.hpp"
 
 namespace {
@@ -127,12 +129,14 @@ bool home_page(const std::string& flag, derp::server::HomePage* out, std::string
 // Signals and the two servers, on the default loop.
 struct Daemon {
   std::unique_ptr<derp::uv::UvServer> main;
+  std::unique_ptr<derp::uv::UvMesh> mesh;      // -mesh-with links, fed into main's core
   std::unique_ptr<derp::uv::UvServer> http80;  // TLS mode's plain port, if any
   uv_signal_t sigint{};
   uv_signal_t sigterm{};
   int signals_seen = 0;
 
   void on_signal(int signum) {
+    if (mesh) mesh->stop();
     if (++signals_seen > 1) {
       log_text("second signal: closing every connection now");
       main->close();
@@ -188,6 +192,8 @@ int main(int argc, char** argv) {
   }
   derp::server::HomePage home;
   if (!home_page(flags.home, &home, &error)) return fail(2, error);
+  std::vector<derp::uv::MeshTarget> mesh_peers;
+  if (!derper::parse_mesh_with(flags.mesh_with, &mesh_peers, &error)) return fail(2, error);
 
   // Identity: -c when given (in -dev mode too: derper ignores it there, which hides a typo'd or unreadable key
   // file), else a throw-away key in -dev mode, else derper's default path for root.
@@ -231,6 +237,7 @@ int main(int argc, char** argv) {
   options.core.serve_derp = flags.derp;
   options.core.home = home;
   if (!load_mesh_key(flags, &options.core.mesh_key, &error)) return fail(1, error);
+  if (!mesh_peers.empty() && !options.core.mesh_key) return fail(2, "-mesh-with requires -mesh-psk-file");
   if (verify) {
     options.core.admit = [&allow](const derp::crypto::NodePublic& client, const derp_addr&) {
       return allow.admits(client);
@@ -270,6 +277,16 @@ int main(int argc, char** argv) {
       daemon.main->listen(&error) != DERP_OK) {
     return fail(1, error);
   }
+  if (!mesh_peers.empty()) {
+    derp::uv::UvMeshOptions mesh;
+    mesh.peers = std::move(mesh_peers);
+    mesh.log = log_line;
+    if (derp::uv::UvMesh::create(loop, daemon.main->core(), std::move(mesh), &daemon.mesh, &error) != DERP_OK) {
+      return fail(1, error);
+    }
+    log_text("meshing with " + std::to_string(daemon.mesh->status().size()) + " servers (-mesh-with)");
+    daemon.mesh->start();
+  }
   if (use_tls) {
     log_text("TLS certificate for " + flags.hostname + ": " + tls->cert_name());
     if (derp::is_ip_literal(flags.hostname)) {
@@ -301,6 +318,7 @@ int main(int argc, char** argv) {
   }
 
   uv_run(loop, UV_RUN_DEFAULT);
+  daemon.mesh.reset();  // before the core it feeds
   daemon.http80.reset();
   daemon.main.reset();
   uv_loop_close(loop);

@@ -326,6 +326,25 @@ int ClientConnection::watch_conns() {
   return queue_frame(frame::FrameType::WatchConns, {}) ? DERP_OK : DERP_ERR_CLOSED;
 }
 
+int ClientConnection::forward_packet(const crypto::NodePublic& source, const crypto::NodePublic& destination,
+                                     Bytes payload) {
+  if (closed()) return DERP_ERR_CLOSED;
+  if (phase_ != ClientPhase::Running) return DERP_ERR_NOT_CONNECTED;
+  if (payload.size() > frame::kMaxPacketSize) return DERP_ERR_FRAME_TOO_LARGE;
+  const std::size_t frame_len = frame::kHeaderLen + 2 * frame::kKeyLen + payload.size();
+  if (pending_bytes() + frame_len + (ws_ ? ws_->message_overhead(frame_len) : 0) > options_.max_pending_output) {
+    counters_.packets_dropped_queue_full++;
+    return DERP_ERR_QUEUE_FULL;
+  }
+  std::uint8_t keys[2 * frame::kKeyLen];
+  std::memcpy(keys, source.bytes().data(), frame::kKeyLen);
+  std::memcpy(keys + frame::kKeyLen, destination.bytes().data(), frame::kKeyLen);
+  if (!queue_frame(frame::FrameType::ForwardPacket, Bytes(keys, sizeof keys), payload)) return DERP_ERR_CLOSED;
+  counters_.packets_sent++;
+  counters_.bytes_sent += payload.size();
+  return DERP_OK;
+}
+
 int ClientConnection::close_peer(const crypto::NodePublic& peer) {
   if (closed()) return DERP_ERR_CLOSED;
   if (phase_ != ClientPhase::Running) return DERP_ERR_NOT_CONNECTED;

@@ -190,6 +190,10 @@ class ClientConnection {
   // Mesh clients (a mesh key in info): WatchConns, and ClosePeer(key). The server closes a non-mesh client
   // that sends them. DERP_OK, _NOT_CONNECTED or _CLOSED.
   int watch_conns();
+  // Mesh clients: ForwardPacket(src, dst, payload), a packet from a client of our own server to one of the
+  // server we are connected to (a region's servers dial each other). Same results and bounds as send_packet; the
+  // server's token bucket does not apply (mesh peers are exempt).
+  int forward_packet(const crypto::NodePublic& source, const crypto::NodePublic& destination, Bytes payload);
   int close_peer(const crypto::NodePublic& peer);
   // Ends the connection now: pending pings report DERP_ERR_CLOSED, then on_closed(DERP_OK). Over WebSocket a
   // close frame is queued (the host may write it before closing the transport). Idempotent.

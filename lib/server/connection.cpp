@@ -252,17 +252,23 @@ Nanos Connection::deadline() const {
     case Phase::Closed:
       break;
   }
-  const Nanos write_timeout = server_.options_.write_timeout;
+  const Nanos write_timeout = effective_write_timeout();
   if (phase_ != Phase::Closed && out_bytes_ > 0 && write_timeout > 0 && output_stalled_since_ != kNever) {
     d = std::min(d, output_stalled_since_ + write_timeout);
   }
   return d;
 }
 
+Nanos Connection::effective_write_timeout() const {
+  // derper gives mesh-key clients 30 s whatever -tcp-write-timeout says (privilegedWriteTimeout): the first flood
+  // of PeerPresent frames can be big.
+  return can_mesh_ ? kMeshWriteTimeout : server_.options_.write_timeout;
+}
+
 void Connection::tick(Nanos now) {
   server_.now_ = now;
   if (phase_ == Phase::Closed) return;
-  const Nanos write_timeout = server_.options_.write_timeout;
+  const Nanos write_timeout = effective_write_timeout();
   if (out_bytes_ > 0 && write_timeout > 0 && output_stalled_since_ != kNever &&
       now >= output_stalled_since_ + write_timeout) {
     server_.counters_.sclient_write_timeouts++;
@@ -360,7 +366,12 @@ void Connection::queue_packet(OutBuffer* buffer, PacketKind kind) {
     return SIZE_MAX;
   };
   // Tailscale's policy (reference §4.3): a full queue loses its oldest packet, never blocks the sender.
-  while (queued_packets_[kind_slot] >= server_.options_.queue_packets) {
+  // Mesh peers are exempt from the per-client queue limits (derper writes to them without a queue), within a
+  // bound of their own: kMeshQueueBytes.
+  const std::size_t max_packets = can_mesh_ ? SIZE_MAX : server_.options_.queue_packets;
+  const std::size_t max_bytes = can_mesh_ ? std::max(kMeshQueueBytes, server_.options_.queue_bytes)
+                                          : server_.options_.queue_bytes;
+  while (queued_packets_[kind_slot] >= max_packets) {
     const std::size_t victim = oldest(false);
     if (victim == SIZE_MAX) {
       server_.counters_.count_drop(DropReason::queue_tail, kind_slot, packet_len);
@@ -369,7 +380,7 @@ void Connection::queue_packet(OutBuffer* buffer, PacketKind kind) {
     }
     drop_queued(victim, DropReason::queue_head);
   }
-  while (queued_packet_bytes_ + buffer->size > server_.options_.queue_bytes) {
+  while (queued_packet_bytes_ + buffer->size > max_bytes) {
     const std::size_t victim = oldest(true);
     if (victim == SIZE_MAX) {
       server_.counters_.count_drop(DropReason::queue_bytes, kind_slot, packet_len);

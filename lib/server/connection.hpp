@@ -66,6 +66,11 @@ const char* close_reason_text(CloseReason reason);
 
 class Connection {
  public:
+  // Mesh-key clients: the write timeout (derper's privilegedWriteTimeout) and the bound that replaces the
+  // per-client packet queue limits.
+  static constexpr Nanos kMeshWriteTimeout = 30 * kSecond;
+  static constexpr std::size_t kMeshQueueBytes = 16u << 20;
+
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection();
@@ -173,6 +178,7 @@ class Connection {
 
   // Ends the connection. flush: write what is queued first (an HTTP answer); otherwise discard it.
   void close(CloseReason reason, std::string detail, bool flush);
+  Nanos effective_write_timeout() const;  // options' write_timeout, or kMeshWriteTimeout for mesh peers
   void log(LogLevel level, const std::string& text) const;
   std::string name() const;  // "[abcde] 1.2.3.4:5" for logs
 

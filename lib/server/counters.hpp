@@ -23,6 +23,8 @@ namespace derp::server {
   XX(packets_sent, "derp_packets_sent", "counter", "packets written to clients (RecvPacket)")                  \
   XX(bytes_sent, "derp_bytes_sent", "counter", "packet bytes written to clients")                              \
   XX(packets_forwarded_in, "derp_packets_forwarded_in", "counter", "packets received from mesh peers")         \
+  XX(packets_forwarded_out, "derp_packets_forwarded_out", "counter", "packets handed to a mesh link")         \
+  XX(clients_remote, "derp_clients_remote", "gauge", "keys reachable only through a mesh peer")               \
   XX(unknown_frames, "derp_unknown_frames", "counter", "frames of unknown type read and skipped")              \
   XX(got_ping, "derp_got_ping", "counter", "Ping frames received")                                             \
   XX(sent_pong, "derp_sent_pong", "counter", "Pong frames queued")                                             \
@@ -61,6 +63,8 @@ namespace derp::server {
 // Why a packet was dropped (reference §4.3 labels). XX(member, label)
 #define DERP_SERVER_DROP_REASON_MAP(XX)   \
   XX(unknown_dest, "unknown_dest")        \
+  XX(unknown_dest_on_fwd, "unknown_dest_on_fwd") \
+  XX(write_error, "write_error")          \
   XX(gone_disconnected, "gone_disconnected") \
   XX(queue_head, "queue_head")            \
   XX(queue_tail, "queue_tail")            \

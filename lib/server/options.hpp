@@ -9,7 +9,9 @@
 #include <string_view>
 
 #include "common/time.hpp"
+#include "common/bytes.hpp"
 #include "crypto/node_key.hpp"
+#include "frame/frame_types.hpp"
 #include "derp/common.h"
 
 namespace derp::server {
@@ -72,6 +74,12 @@ struct ServerOptions {
 
   // Mesh key (64 hex). A client presenting the same meshKey may use WatchConns, ClosePeer and ForwardPacket.
   std::optional<std::string> mesh_key;
+
+  // Mesh dialling (server_mesh.cpp): a packet for a key that has no local connection but that a mesh link
+  // reported (Server::add_forwarder) is handed to this, to be written as ForwardPacket(src, dst, packet) on that
+  // link. Return false when the link could not take it (not connected, its queue full): the packet is counted
+  // dropped (reason write_error). Null: nothing is forwarded. Server::set_forward replaces it.
+  std::function<bool(std::uint64_t link, const frame::Key& src, const frame::Key& dst, Bytes packet)> forward;
 
   // Seeds the per-connection keep-alive jitter; the host passes real randomness, tests a fixed value.
   std::uint64_t random_seed = 0x9e3779b97f4a7c15ull;

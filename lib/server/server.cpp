@@ -159,6 +159,7 @@ void Server::register_client(Connection* conn) {
     log_connection_line(LogLevel::Info, conn->name() + ": another connection for this key; the newest gets the traffic",
                         false, false);
   }
+  if (set.all.empty() && forwarders_.has(conn->key_)) counters_.clients_remote--;  // local again
   set.all.push_back(conn);
   set.active = conn;  // the newest connection takes over at once (reference §4.2)
   conn->client_set_ = &set;
@@ -193,13 +194,12 @@ void Server::unregister_client(Connection* conn) {
   }
   if (!set.all.empty()) return;
   clients_.erase(it);
-  // The key's last connection is gone: everyone it sent to hears so (PeerGone, reason disconnected).
-  // (No connection of the key is left to hold its sent_to_list_ pointer.)
-  if (auto sent = sent_to_.find(key); sent != sent_to_.end()) {
-    for (const frame::Key& dst : sent->second) {
-      if (Connection* to = find_active(dst)) send_peer_gone(to, key, DERP_PEER_GONE_DISCONNECTED);
-    }
-    sent_to_.erase(sent);
+  // The key's last connection is gone: unless a mesh peer still has it, it left the region, and everyone it sent
+  // to hears so (PeerGone, reason disconnected; derper's notePeerGoneFromRegionLocked).
+  if (forwarders_.has(key)) {
+    counters_.clients_remote++;
+  } else {
+    note_gone_from_region(key);
   }
   notify_watchers_gone(key);
 }
@@ -217,13 +217,17 @@ void Server::route_packet(Connection* from, const frame::Key& src, const frame::
   const std::size_t kind_slot = static_cast<std::size_t>(kind);
   if (forwarded) {
     counters_.packets_forwarded_in++;
+    forwarded_in_by_peer_[from->key_]++;
   } else {
     counters_.packets_received++;
     counters_.bytes_received += packet.size();
   }
   Connection* to = find_active(dst);
   if (to == nullptr) {
-    counters_.count_drop(DropReason::unknown_dest, kind_slot, packet.size());
+    // Not here: a mesh peer may have it. Forwarded packets are never forwarded again (one hop in a region).
+    if (!forwarded && forward_to_mesh(src, dst, packet, kind_slot)) return;
+    counters_.count_drop(forwarded ? DropReason::unknown_dest_on_fwd : DropReason::unknown_dest, kind_slot,
+                         packet.size());
     // A disco packet to nobody gets a PeerGone(NotHere), limited to 1/s with a burst of 3 per client.
     if (kind == PacketKind::disco) {
       const Nanos now = now_;
@@ -254,7 +258,11 @@ void Server::route_packet(Connection* from, const frame::Key& src, const frame::
   if (!packet.empty()) std::memcpy(out + frame::kHeaderLen + DERP_KEY_LEN, packet.data(), packet.size());
   buffer->size = static_cast<std::uint32_t>(frame_len);
   to->queue_packet(buffer, kind);
-  if (!forwarded) record_sent_to(from, dst);
+  if (forwarded) {
+    record_sent_from(src, dst);
+  } else {
+    record_sent_to(from, dst);
+  }
   if (to != from) mark_ready(to);
   // Half the queue used: the host should write it out before it feeds more (Connection::receive_some).
   if (2 * to->queued_packets_[kind_slot] >= options_.queue_packets ||

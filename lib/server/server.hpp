@@ -15,6 +15,7 @@
 #include "frame/frame_types.hpp"
 #include "server/connection.hpp"
 #include "server/counters.hpp"
+#include "server/mesh_forwarders.hpp"
 #include "server/options.hpp"
 #include "server/out_buffer.hpp"
 #include "server/replay_cache.hpp"
@@ -82,6 +83,20 @@ class Server {
   // Replaces ServerOptions::extra_metrics (for a host that can only name its counters once the Server exists).
   void set_extra_metrics(std::function<void(std::string&)> append) { options_.extra_metrics = std::move(append); }
 
+  // ---- mesh dialling (server_mesh.cpp) ----
+  // The host's mesh link `link` (a client of another server of the region, watching its connections) reported key
+  // present, or gone. A local connection always gets key's packets first; without one they go to the link that
+  // reported key first (mesh_forwarders.hpp). When key's last link goes and key has no local connection, it has
+  // left the region: every local client that received packets from it gets PeerGone(key, disconnected).
+  void add_forwarder(const frame::Key& key, ForwarderId link, Nanos now);
+  void remove_forwarder(const frame::Key& key, ForwarderId link, Nanos now);
+  // The link broke: it forgets every key it reported (derper: "clearing N forwarding mappings"). Returns how many.
+  std::size_t remove_forwarder_link(ForwarderId link, Nanos now);
+  void set_forward(decltype(ServerOptions::forward) forward) { options_.forward = std::move(forward); }
+  const MeshForwarders& forwarders() const { return forwarders_; }
+  // ForwardPacket frames received from the mesh connection of `peer` (a mesh peer's key), for per-peer metrics.
+  std::uint64_t forwarded_in_from(const frame::Key& peer) const;
+
   const crypto::NodePublic& public_key() const { return public_key_; }
   const ServerOptions& options() const { return options_; }
   std::size_t connection_count() const { return connections_.size(); }
@@ -113,6 +128,11 @@ class Server {
   // Debug lines are not limited (a sink that shows them asked for volume). is_close/is_handshake feed the summary.
   void log_connection_line(LogLevel level, const std::string& line, bool is_handshake, bool is_close);
   void close_key(const frame::Key& key, Nanos now);
+  // key has neither a local connection nor a mesh link any more: PeerGone(key) to those it sent to.
+  void note_gone_from_region(const frame::Key& key);
+  // Forwards to a mesh link; false when there is none for dst or it refused (counted as a drop).
+  bool forward_to_mesh(const frame::Key& src, const frame::Key& dst, Bytes packet, std::size_t kind_slot);
+  void record_sent_from(const frame::Key& src, const frame::Key& dst);
   Nanos next_jitter();
 
   ServerOptions options_;
@@ -127,6 +147,8 @@ class Server {
   // src → destinations that received packets from src, for PeerGone(src) when src's last connection leaves.
   std::unordered_map<frame::Key, std::vector<frame::Key>, KeyHash> sent_to_;
   std::vector<Connection*> watchers_;
+  MeshForwarders forwarders_;
+  std::unordered_map<frame::Key, std::uint64_t, KeyHash> forwarded_in_by_peer_;  // only mesh-key clients forward
   std::vector<Connection*> ready_;
   std::vector<Connection*> ready_spare_;  // drain_ready's other list
   bool flush_wanted_ = false;             // see Connection::receive_some

@@ -428,6 +428,23 @@ int UvClient::watch_conns() {
   return rc;
 }
 
+int UvClient::forward_packet(const crypto::NodePublic& source, const crypto::NodePublic& destination,
+                             Bytes payload) {
+  if (stopping_) return DERP_ERR_CLOSED;
+  if (!connected() || !transport_ || transport_->ended()) {
+    counters_.packets_dropped_disconnected++;
+    return DERP_ERR_NOT_CONNECTED;
+  }
+  const int rc = transport_->core()->forward_packet(source, destination, payload);
+  if (rc == DERP_OK) {
+    counters_.packets_sent++;
+  } else if (rc == DERP_ERR_QUEUE_FULL) {
+    counters_.packets_dropped_queue_full++;
+  }
+  transport_->service(monotonic_now());
+  return rc;
+}
+
 int UvClient::close_peer(const crypto::NodePublic& peer) {
   if (stopping_) return DERP_ERR_CLOSED;
   if (!connected() || !transport_ || transport_->ended()) return DERP_ERR_NOT_CONNECTED;

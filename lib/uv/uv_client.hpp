@@ -175,6 +175,8 @@ class UvClient {
   // Mesh clients only (a mesh key in the info): DERP_OK, _NOT_CONNECTED, _CLOSED.
   int watch_conns();
   int close_peer(const crypto::NodePublic& peer);
+  // Mesh clients: ForwardPacket (client/connection.hpp). Results as send_packet; nothing queues while disconnected.
+  int forward_packet(const crypto::NodePublic& source, const crypto::NodePublic& destination, Bytes payload);
 
   // ---- any thread ----
   // Copies the packet into the bounded queue the loop drains. DERP_OK; DERP_ERR_QUEUE_FULL (dropped, counted);
