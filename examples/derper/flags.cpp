@@ -104,6 +104,13 @@ const std::vector<FlagSpec>& specs() {
       {"allow-list", Kind::String, [](const std::string& v, Flags* f) { f->allow_list = v; return true; }, "",
        "(libderp) file of node keys to admit, one \"nodekey:<64 hex>\" per line, # comments allowed; implies "
        "-verify-clients. Refused clients are closed without a message, as derper does"},
+      {"verify-client-url", Kind::String, [](const std::string& v, Flags* f) { f->verify_client_url = v; return true; },
+       "", "admission controller: for each new client (mesh peers excepted) POST {\"NodePublic\":\"nodekey:...\","
+       "\"Source\":\"<ip>\"} to this URL and admit it only on HTTP 200 with {\"Allow\":true}; 5 s per check, 32 "
+       "checks at once (1024 more wait), one log line per refusal. Plain http:// only here (derper also takes https)"},
+      {"verify-client-url-fail-open", Kind::Bool,
+       [](const std::string& v, Flags* f) { return parse_go_bool(v, &f->verify_client_url_fail_open); }, "true",
+       "admit clients when -verify-client-url cannot be reached (DNS, connect, or no answer within 5 s)"},
       {"mesh-psk-file", Kind::String,
        [](const std::string& v, Flags* f) {
          f->mesh_psk_file = v;
@@ -167,8 +174,6 @@ const std::vector<Refused>& refused() {
   static const std::vector<Refused> all = {
       {"bootstrap-dns-names", false, "/bootstrap-dns is not served yet"},
       {"unpublished-bootstrap-dns-names", false, "/bootstrap-dns is not served yet"},
-      {"verify-client-url", false, "admission over HTTP is not implemented; use -verify-clients with -allow-list"},
-      {"verify-client-url-fail-open", true, "admission over HTTP is not implemented"},
       {"socket", false, "there is no tailscaled LocalAPI client; -verify-clients reads -allow-list instead"},
       {"rate-config", false, "per-client receive rate limits are not implemented"},
       {"acme-eab-kid", false, "ACME is not supported; use -certmode manual"},

@@ -27,6 +27,8 @@ struct Flags {
   std::string allow_list;             // ours: the key list -verify-clients checks against
   std::string mesh_psk_file;          // -mesh-psk-file; default: derper's search (see main.cpp)
   bool mesh_psk_file_set = false;
+  std::string verify_client_url;      // -verify-client-url
+  bool verify_client_url_fail_open = true;
   std::string mesh_with;              // -mesh-with: comma-separated peers (host, host/ip, or an http(s) URL)
   bool addr_set = false;  // -a was given (then -dev keeps it instead of forcing :3340)
   double accept_connection_limit = std::numeric_limits<double>::infinity();

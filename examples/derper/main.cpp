@@ -25,6 +25,7 @@
 #include "common/ip_literal.hpp"
 #include "mesh_setup.hpp"
 #include "uv/socket_address.hpp"
+#include "uv/uv_admission.hpp"
 #include "uv/uv_mesh.hpp"
 #include "uv/uv_server.hpp"
 
@@ -130,6 +131,7 @@ bool home_page(const std::string& flag, derp::server::HomePage* out, std::string
 struct Daemon {
   std::unique_ptr<derp::uv::UvServer> main;
   std::unique_ptr<derp::uv::UvMesh> mesh;      // -mesh-with links, fed into main's core
+  std::unique_ptr<derp::uv::UvAdmission> admission;  // -verify-client-url
   std::unique_ptr<derp::uv::UvServer> http80;  // TLS mode's plain port, if any
   uv_signal_t sigint{};
   uv_signal_t sigterm{};
@@ -192,6 +194,11 @@ int main(int argc, char** argv) {
   }
   derp::server::HomePage home;
   if (!home_page(flags.home, &home, &error)) return fail(2, error);
+  if (!flags.verify_client_url.empty() && flags.verify_client_url.rfind("http://", 0) != 0) {
+    return fail(2, flags.verify_client_url.rfind("https://", 0) == 0
+                       ? "-verify-client-url: https:// admission URLs are not supported yet (use http://)"
+                       : "-verify-client-url: \"" + flags.verify_client_url + "\" is not an http:// URL");
+  }
   std::vector<derp::uv::MeshTarget> mesh_peers;
   if (!derper::parse_mesh_with(flags.mesh_with, &mesh_peers, &error)) return fail(2, error);
 
@@ -277,6 +284,18 @@ int main(int argc, char** argv) {
       daemon.main->listen(&error) != DERP_OK) {
     return fail(1, error);
   }
+  if (!flags.verify_client_url.empty()) {
+    derp::uv::UvAdmissionOptions admit;
+    admit.url = flags.verify_client_url;
+    admit.fail_open = flags.verify_client_url_fail_open;
+    admit.log = log_line;
+    if (derp::uv::UvAdmission::create(loop, daemon.main->core(), std::move(admit), &daemon.admission, &error) !=
+        DERP_OK) {
+      return fail(2, error);
+    }
+    log_text("asking " + flags.verify_client_url + " about every new client (fail-" +
+             (flags.verify_client_url_fail_open ? "open" : "closed") + ")");
+  }
   if (!mesh_peers.empty()) {
     derp::uv::UvMeshOptions mesh;
     mesh.peers = std::move(mesh_peers);
@@ -318,6 +337,7 @@ int main(int argc, char** argv) {
   }
 
   uv_run(loop, UV_RUN_DEFAULT);
+  daemon.admission.reset();
   daemon.mesh.reset();  // before the core it feeds
   daemon.http80.reset();
   daemon.main.reset();

@@ -90,6 +90,7 @@ int Connection::receive_input(Bytes in, Nanos now, std::size_t* consumed) {
 int Connection::on_frame_bytes(Bytes in, Nanos now, std::size_t* consumed) {
   const std::size_t offered = in.size();
   while (!in.empty() && (phase_ == Phase::Handshake || phase_ == Phase::Running)) {
+    if (admission_pending_) return hold_input(in);  // everything after ClientInfo waits for the verdict
     // A destination's queue is half full: hand the rest back so that the host writes it out first (receive_some).
     if (consumed != nullptr && server_.flush_wanted_) break;
     std::size_t used = 0;

@@ -70,6 +70,8 @@ class Connection {
   // per-client packet queue limits.
   static constexpr Nanos kMeshWriteTimeout = 30 * kSecond;
   static constexpr std::size_t kMeshQueueBytes = 16u << 20;
+  // What a client may send while its admission is pending (ServerOptions::admit_async) before it is closed.
+  static constexpr std::size_t kMaxHeldInputBeforeAdmission = 256u << 10;
 
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -155,6 +157,10 @@ class Connection {
   void queue_websocket_control(bool force = false);
   int on_frame(const frame::Frame& frame, Nanos now);
   int on_client_info(const frame::Frame& frame, Nanos now);
+  // The end of the handshake once admitted: register, queue ServerInfo, log.
+  int finish_handshake(Nanos now);
+  // Input that arrives while admission is pending is kept for after it.
+  int hold_input(Bytes in);
   int on_send_packet(Bytes payload, Nanos now);
   int on_forward_packet(Bytes payload, Nanos now);
   int on_ping(Bytes payload);
@@ -205,6 +211,9 @@ class Connection {
   bool is_prober_ = false;
   bool in_ready_list_ = false;
   bool pong_queued_ = false;
+  bool admission_pending_ = false;
+  std::vector<std::uint8_t> held_input_;  // frame-stream bytes read while admission_pending_
+  std::string app_name_;                  // from ClientInfo, for the connected log line
   bool ws_control_queued_ = false;  // a WebSocket pong/close item waits in out_ (one at a time)
 
   // Output queue, oldest first; out_[out_head_] is being written.

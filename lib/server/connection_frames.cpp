@@ -163,7 +163,35 @@ int Connection::on_client_info(const frame::Frame& f, Nanos now) {
     close(CloseReason::denied, "client key not admitted", false);
     return DERP_OK;
   }
+  app_name_ = info.app_name;
+  if (!can_mesh_ && server_.options_.admit_async) {
+    switch (server_.options_.admit_async(id_, client, remote_)) {
+      case ServerOptions::Admission::Allow:
+        break;
+      case ServerOptions::Admission::Deny:
+        count_handshake_failure(counters, HandshakeFailure::denied);
+        close(CloseReason::denied, "client key not admitted", false);
+        return DERP_OK;
+      case ServerOptions::Admission::Pending:
+        admission_pending_ = true;  // Server::finish_admission continues at finish_handshake
+        return DERP_OK;
+    }
+  }
+  return finish_handshake(now);
+}
 
+int Connection::hold_input(Bytes in) {
+  if (held_input_.size() + in.size() > kMaxHeldInputBeforeAdmission) {
+    close(CloseReason::protocol_error, "sent more than " + std::to_string(kMaxHeldInputBeforeAdmission) +
+                                           " bytes before it was admitted", false);
+    return DERP_ERR_FRAME_TOO_LARGE;
+  }
+  held_input_.insert(held_input_.end(), in.begin(), in.end());
+  return DERP_OK;
+}
+
+int Connection::finish_handshake(Nanos now) {
+  Counters& counters = server_.counters_;
   phase_ = Phase::Running;
   handshake_deadline_ = kNever;
   next_keepalive_ = now + server_.options_.keepalive_interval + keepalive_jitter_;
@@ -174,7 +202,8 @@ int Connection::on_client_info(const frame::Frame& f, Nanos now) {
   crypto::ServerInfo server_info;
   server_info.version = crypto::kInfoProtocolVersion;
   std::vector<std::uint8_t> sealed;
-  const int seal_rc = crypto::seal_server_info(server_.options_.private_key, client, server_info, &sealed);
+  const int seal_rc = crypto::seal_server_info(server_.options_.private_key, crypto::NodePublic(key_), server_info,
+                                               &sealed);
   if (seal_rc != DERP_OK) {
     close(CloseReason::out_of_memory, std::string("sealing ServerInfo: ") + derp_strerror(seal_rc), false);
     return seal_rc;
@@ -182,7 +211,7 @@ int Connection::on_client_info(const frame::Frame& f, Nanos now) {
   if (!queue_control_frame(frame::FrameType::ServerInfo, Bytes(sealed))) return DERP_ERR_NO_MEMORY;
   server_.log_connection_line(LogLevel::Info,
                               name() + ": connected" + (can_mesh_ ? " (mesh peer)" : "") +
-                                  (info.app_name.empty() ? "" : ", app " + info.app_name),
+                                  (app_name_.empty() ? "" : ", app " + app_name_),
                               true, false);
   return DERP_OK;
 }

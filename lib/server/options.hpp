@@ -71,6 +71,13 @@ struct ServerOptions {
   // Admission after the ClientInfo box opened and before the client is registered (derper -verify-clients and
   // friends, reference §4.10). Return false to refuse: the connection is closed with no message, as derper does.
   std::function<bool(const crypto::NodePublic& client, const derp_addr& remote)> admit;
+  // A second, asynchronous admission step after `admit` (derper -verify-client-url: an HTTP check). Answer
+  // Allow or Deny at once, or Pending: the connection then waits, its further input held (at most
+  // kMaxHeldInputBeforeAdmission bytes), until the host calls Server::finish_admission(connection_id, ...) — not
+  // from inside this call. The handshake timeout keeps running meanwhile. Mesh peers skip both steps.
+  enum class Admission : std::uint8_t { Allow, Deny, Pending };
+  std::function<Admission(std::uint64_t connection_id, const crypto::NodePublic& client, const derp_addr& remote)>
+      admit_async;
 
   // Mesh key (64 hex). A client presenting the same meshKey may use WatchConns, ClosePeer and ForwardPacket.
   std::optional<std::string> mesh_key;

@@ -97,6 +97,31 @@ void Server::remove(Connection* conn, Nanos now) {
   counters_.current_connections = connections_.size();
 }
 
+bool Server::finish_admission(std::uint64_t connection_id, bool allowed, Nanos now) {
+  now_ = now;
+  const auto it = connections_.find(connection_id);
+  if (it == connections_.end()) return false;
+  Connection* c = it->second.get();
+  if (!c->admission_pending_ || c->phase_ != Phase::Handshake) return false;
+  c->admission_pending_ = false;
+  if (!allowed) {
+    counters_.handshake_failures[static_cast<std::size_t>(HandshakeFailure::denied)]++;
+    c->close(CloseReason::denied, "client key not admitted", false);
+  } else if (c->finish_handshake(now) == DERP_OK && !c->held_input_.empty()) {
+    // What the client sent meanwhile (it need not wait for ServerInfo) is read now, in order.
+    std::vector<std::uint8_t> held;
+    held.swap(c->held_input_);
+    (void)c->on_frame_bytes(Bytes(held), now);
+  }
+  mark_ready(c);
+  return true;
+}
+
+bool Server::awaiting_admission(std::uint64_t connection_id) const {
+  const auto it = connections_.find(connection_id);
+  return it != connections_.end() && it->second->admission_pending_ && it->second->phase_ == Phase::Handshake;
+}
+
 void Server::mark_ready(Connection* conn) {
   if (conn->in_ready_list_) return;
   conn->in_ready_list_ = true;

@@ -83,6 +83,14 @@ class Server {
   // Replaces ServerOptions::extra_metrics (for a host that can only name its counters once the Server exists).
   void set_extra_metrics(std::function<void(std::string&)> append) { options_.extra_metrics = std::move(append); }
 
+  // The host's answer to ServerOptions::admit_async for the connection with this id. false when there is no such
+  // connection waiting any more (it closed, or timed out meanwhile): nothing to do. Otherwise the connection is
+  // registered (allowed) or closed (denied) and marked ready: drain_ready() next.
+  bool finish_admission(std::uint64_t connection_id, bool allowed, Nanos now);
+  // Whether that connection still waits for finish_admission (a host with a queue of checks skips the rest).
+  bool awaiting_admission(std::uint64_t connection_id) const;
+  void set_admit_async(decltype(ServerOptions::admit_async) admit) { options_.admit_async = std::move(admit); }
+
   // ---- mesh dialling (server_mesh.cpp) ----
   // The host's mesh link `link` (a client of another server of the region, watching its connections) reported key
   // present, or gone. A local connection always gets key's packets first; without one they go to the link that
