@@ -2,7 +2,6 @@
 // connection_http.cpp, the DERP frames from the server in connection_frames.cpp.
 #include "client/connection.hpp"
 
-#include <sodium.h>
 
 #include <algorithm>
 #include <array>
@@ -309,8 +308,8 @@ int ClientConnection::send_ping(Nanos now, bool keepalive, std::uint64_t* id) {
   if (pending_bytes() + 32 > options_.max_pending_output + kControlReserve) return DERP_ERR_QUEUE_FULL;
   PendingPing p{next_ping_id_, {}, now, keepalive};
   // Random data, so that a pong cannot be forged by someone who did not see the ping (and two pings never match
-  // each other's pong). libsodium was initialised in create().
-  randombytes_buf(p.data.data(), p.data.size());
+  // each other's pong).
+  options_.random(MutableBytes(p.data));
   if (!queue_frame(frame::FrameType::Ping, Bytes(p.data))) return DERP_ERR_CLOSED;
   ++next_ping_id_;
   pings_.push_back(p);

@@ -35,6 +35,7 @@
 #include "common/time.hpp"
 #include "crypto/client_info.hpp"
 #include "crypto/node_key.hpp"
+#include "crypto/random.hpp"
 #include "crypto/server_info.hpp"
 #include "derp/common.h"
 #include "frame/frame_reader.hpp"
@@ -88,6 +89,10 @@ struct ClientOptions {
   // Honour the ServerInfo token bucket (TokenBucketBytesPerSecond/Burst) as Go's client does: our own sends beyond
   // it are dropped and counted, 5 + 32 + len bytes per frame (reference §3, pitfall §9.15).
   bool honour_server_rate_limit = true;
+
+  // Where this connection's random bytes come from: ping payloads, the ClientInfo box's nonce, the WebSocket key
+  // and masks. Default: libsodium's CSPRNG. A test passes a seeded one to get the same bytes out every run.
+  crypto::RandomSource random;
 
   static crypto::ClientInfo default_client_info() {
     crypto::ClientInfo info;

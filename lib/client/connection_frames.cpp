@@ -182,7 +182,9 @@ int ClientConnection::on_server_key(const frame::Frame& f, Nanos now) {
   }
   server_key_ = key;
   std::vector<std::uint8_t> sealed;
-  if (const int rc = crypto::seal_client_info(options_.private_key, server_key_, options_.info, &sealed);
+  crypto::Nonce nonce{};
+  options_.random(MutableBytes(nonce));
+  if (const int rc = crypto::seal_client_info(options_.private_key, server_key_, options_.info, &sealed, &nonce);
       rc != DERP_OK) {
     return fail(rc, "sealing ClientInfo to the server's key: " + std::string(derp_strerror(rc)), now);
   }

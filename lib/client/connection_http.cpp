@@ -42,7 +42,7 @@ int ClientConnection::start(Nanos now) {
 
   std::string request;
   if (o.websocket) {
-    if (const int rc = http::new_websocket_key(&ws_key_); rc != DERP_OK) return rc;
+    if (const int rc = http::new_websocket_key(&ws_key_, o.random); rc != DERP_OK) return rc;
     if (const int rc = http::websocket_upgrade_request(o.host, o.path, ws_key_, &request); rc != DERP_OK) return rc;
     if (!o.ideal_node.empty()) request.insert(request.size() - 2, "Ideal-Node: " + o.ideal_node + "\r\n");
   } else {
@@ -102,7 +102,8 @@ int ClientConnection::on_response_head(Nanos now) {
     const http::WebSocketVerdict verdict = http::check_websocket_response(response, ws_key_);
     if (!verdict.ok()) return fail(verdict.error, "WebSocket upgrade: " + std::string(verdict.reason), now);
     // The DERP stream now travels in binary messages; the server's frames are never masked (RFC 6455 §5.1).
-    ws_ = std::make_unique<http::WebSocketStream>(http::WebSocketRole::client);
+    ws_ = std::make_unique<http::WebSocketStream>(http::WebSocketRole::client,
+                                                http::WebSocketStream::kDefaultMaxMessageLen, options_.random);
   }
   head_.reset();  // the head's memory goes back; the connection may live for days
   phase_ = ClientPhase::ServerKey;

@@ -1,11 +1,8 @@
 #include "http/websocket_handshake.hpp"
 
-#include <sodium.h>
-
 #include <array>
 #include <cstdint>
 
-#include "crypto/sodium_init.hpp"
 #include "derp/common.h"
 #include "tls/digest.hpp"
 
@@ -84,12 +81,10 @@ std::string websocket_upgrade_response(std::string_view key) {
   return out;
 }
 
-int new_websocket_key(std::string* key) {
+int new_websocket_key(std::string* key, const crypto::RandomSource& random) {
   if (key == nullptr) return DERP_ERR_INVALID_ARGUMENT;
-  const int rc = crypto::ensure_sodium();
-  if (rc != DERP_OK) return rc;
-  std::array<unsigned char, kKeyRawLen> raw{};
-  randombytes_buf(raw.data(), raw.size());
+  std::array<std::uint8_t, kKeyRawLen> raw{};
+  random(MutableBytes(raw));
   *key = tls::base64_encode(raw);
   return DERP_OK;
 }

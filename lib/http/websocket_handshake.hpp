@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "crypto/random.hpp"
 #include "http/head.hpp"
 
 namespace derp::http {
@@ -46,9 +47,9 @@ WebSocketVerdict check_websocket_upgrade(const RequestHead& request);
 // server does not list are not in use).
 std::string websocket_upgrade_response(std::string_view key);
 
-// Client: a fresh key, 16 bytes from libsodium's CSPRNG in base64 (RFC 6455 §4.1 item 7 wants a new random
-// nonce per connection). DERP_OK, or DERP_ERR_CRYPTO_INIT.
-int new_websocket_key(std::string* key);
+// Client: a fresh key, 16 bytes from `random` (default: libsodium's CSPRNG) in base64 (RFC 6455 §4.1 item 7
+// wants a new random nonce per connection). DERP_OK, or DERP_ERR_INVALID_ARGUMENT when key is null.
+int new_websocket_key(std::string* key, const crypto::RandomSource& random = {});
 
 // Client: the upgrade request for host ("example.com" or "example.com:8443") and path ("/derp"), asking for
 // subprotocol "derp". DERP_OK, or DERP_ERR_INVALID_ARGUMENT when host or path is empty, path does not start

@@ -1,6 +1,5 @@
 #include "http/websocket_stream.hpp"
 
-#include <sodium.h>
 #include <wslay/wslay.h>
 
 #include <algorithm>
@@ -64,12 +63,6 @@ std::size_t encode_header(std::uint8_t opcode, std::uint64_t payload_len, const 
   return n;
 }
 
-// §5.3: a fresh, unpredictable key for every frame. libsodium was initialised when the client stream was made.
-WsMaskKey fresh_mask() {
-  WsMaskKey key{};
-  randombytes_buf(key.data(), key.size());
-  return key;
-}
 
 }  // namespace
 
@@ -126,10 +119,11 @@ bool websocket_close_code_allowed(std::uint16_t code) {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
-WebSocketStream::WebSocketStream(WebSocketRole role, std::uint64_t max_message_len)
-    : role_(role), max_message_len_(max_message_len) {
-  // The client masks every frame with CSPRNG bytes; make sure libsodium can give them before anything is sent.
-  if (role_ == WebSocketRole::client && crypto::ensure_sodium() != DERP_OK) {
+WebSocketStream::WebSocketStream(WebSocketRole role, std::uint64_t max_message_len, crypto::RandomSource random)
+    : role_(role), max_message_len_(max_message_len), random_(random) {
+  // The client masks every frame with random bytes; with the default source (libsodium's CSPRNG) make sure
+  // libsodium can give them before anything is sent.
+  if (role_ == WebSocketRole::client && random_.is_default() && crypto::ensure_sodium() != DERP_OK) {
     state_ = WebSocketState::failed;
     error_ = end_result_ = DERP_ERR_CRYPTO_INIT;
     detail_ = "libsodium failed to initialise, so no masking keys";
@@ -346,6 +340,13 @@ int WebSocketStream::fail_header(int wslay_error) {
   }
   return fail(DERP_ERR_WS_PROTOCOL, kWsCloseProtocolError,
               "extended payload length is not minimal or has its top bit set (RFC 6455 §5.2)");
+}
+
+// §5.3: a fresh, unpredictable key for every frame, from the stream's random source.
+WsMaskKey WebSocketStream::fresh_mask() const {
+  WsMaskKey key{};
+  random_(MutableBytes(key));
+  return key;
 }
 
 void WebSocketStream::queue_control(std::uint8_t opcode, Bytes payload) {

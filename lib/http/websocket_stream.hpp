@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "common/bytes.hpp"
+#include "crypto/random.hpp"
 
 struct wslay_frame_context;
 struct wslay_frame_iocb;
@@ -119,8 +120,9 @@ class WebSocketStream {
   static constexpr std::uint64_t kDefaultMaxMessageLen = 1024 * 1024 + 64;
 
   // max_message_len bounds the payload of one message (the sum of its frames), checked from each frame header
-  // before any of its payload is handed on.
-  explicit WebSocketStream(WebSocketRole role, std::uint64_t max_message_len = kDefaultMaxMessageLen);
+  // before any of its payload is handed on. random gives the client role's masking keys (default: libsodium).
+  explicit WebSocketStream(WebSocketRole role, std::uint64_t max_message_len = kDefaultMaxMessageLen,
+                           crypto::RandomSource random = {});
   ~WebSocketStream();
   WebSocketStream(const WebSocketStream&) = delete;
   WebSocketStream& operator=(const WebSocketStream&) = delete;
@@ -208,9 +210,11 @@ class WebSocketStream {
   int fail_header(int wslay_error);
   void queue_control(std::uint8_t opcode, Bytes payload);
   void queue_close(std::uint16_t code, std::string_view reason);
+  WsMaskKey fresh_mask() const;
 
   WebSocketRole role_;
   std::uint64_t max_message_len_;
+  crypto::RandomSource random_;
   wslay_frame_context* parser_ = nullptr;
 
   WebSocketState state_ = WebSocketState::open;

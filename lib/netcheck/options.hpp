@@ -4,10 +4,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 
 #include "common/bytes.hpp"
 #include "common/time.hpp"
+#include "crypto/random.hpp"
 
 namespace derp::netcheck {
 
@@ -36,9 +36,9 @@ struct Options {
   // 8 s), which counts as "still reachable" even when its STUN probes went unanswered.
   bool previous_home_active = false;
 
-  // Fills transaction ids. Empty: libsodium's CSPRNG. Tests pass a deterministic one. RFC 8489 §6: the id is our
-  // only defence against off-path answers, so a real host wants real randomness.
-  std::function<void(MutableBytes)> random;
+  // Fills transaction ids. Default: libsodium's CSPRNG. Tests pass a deterministic one. RFC 8489 §6: the id is
+  // our only defence against off-path answers, so a real host wants real randomness.
+  crypto::RandomSource random;
 };
 
 }  // namespace derp::netcheck

@@ -1,23 +1,13 @@
 #include "netcheck/planner.hpp"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <cstring>
 #include "common/address.hpp"
-#include "crypto/sodium_init.hpp"
 #include "netcheck/home_region.hpp"
 
 namespace derp::netcheck {
 
 namespace {
-
-void default_random(MutableBytes out) {
-  // ensure_sodium only fails when libsodium cannot initialise at all; randombytes_buf still works then (it seeds
-  // itself on first use), so there is nothing better to do with the error here.
-  (void)crypto::ensure_sodium();
-  randombytes_buf(out.data(), out.size());
-}
 
 bool same_ip(const derp_addr& a, const derp_addr& b) {
   if (a.family != b.family) return false;
@@ -64,7 +54,6 @@ std::optional<Nanos> RegionLatency::best() const {
 Planner::Planner(const derpmap::DerpMap& map, const Options& options, Nanos now)
     : map_(map), options_(options), plan_(make_initial_plan(map, options)), start_(now) {
   options_.tries = std::clamp(options_.tries, 1, kMaxTries);
-  if (!options_.random) options_.random = default_random;
   sets_.resize(plan_.sets.size());
   probes_.reserve(plan_.probes.size());
   for (const PlannedProbe& p : plan_.probes) {

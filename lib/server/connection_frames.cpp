@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include <sodium.h>
-
 #include "common/hex.hpp"
 #include "crypto/key_text.hpp"
+#include "crypto/secure_bytes.hpp"
 #include "crypto/sealed_info.hpp"
 #include "crypto/server_info.hpp"
 #include "frame/decode.hpp"
@@ -155,9 +154,9 @@ int Connection::on_client_info(const frame::Frame& f, Nanos now) {
   std::uint8_t server_mesh[32] = {};
   const auto& mesh = server_.options_.mesh_key;
   can_mesh_ = mesh && info.mesh_key && decode_mesh_key(*mesh, server_mesh) &&
-              sodium_memcmp(client_mesh, server_mesh, sizeof server_mesh) == 0;
-  sodium_memzero(client_mesh, sizeof client_mesh);
-  sodium_memzero(server_mesh, sizeof server_mesh);
+              crypto::equal_in_constant_time(Bytes(client_mesh), Bytes(server_mesh));
+  crypto::wipe(MutableBytes(client_mesh));
+  crypto::wipe(MutableBytes(server_mesh));
   if (!can_mesh_ && server_.options_.admit && !server_.options_.admit(client, remote_)) {
     count_handshake_failure(counters, HandshakeFailure::denied);
     close(CloseReason::denied, "client key not admitted", false);
@@ -202,8 +201,10 @@ int Connection::finish_handshake(Nanos now) {
   crypto::ServerInfo server_info;
   server_info.version = crypto::kInfoProtocolVersion;
   std::vector<std::uint8_t> sealed;
+  crypto::Nonce info_nonce{};
+  server_.options_.random(MutableBytes(info_nonce));
   const int seal_rc = crypto::seal_server_info(server_.options_.private_key, crypto::NodePublic(key_), server_info,
-                                               &sealed);
+                                               &sealed, &info_nonce);
   if (seal_rc != DERP_OK) {
     close(CloseReason::out_of_memory, std::string("sealing ServerInfo: ") + derp_strerror(seal_rc), false);
     return seal_rc;

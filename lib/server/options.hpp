@@ -11,6 +11,7 @@
 #include "common/time.hpp"
 #include "common/bytes.hpp"
 #include "crypto/node_key.hpp"
+#include "crypto/random.hpp"
 #include "frame/frame_types.hpp"
 #include "derp/common.h"
 
@@ -90,6 +91,8 @@ struct ServerOptions {
 
   // Seeds the per-connection keep-alive jitter; the host passes real randomness, tests a fixed value.
   std::uint64_t random_seed = 0x9e3779b97f4a7c15ull;
+  // Where the ServerInfo box's nonces come from. Default: libsodium's CSPRNG.
+  crypto::RandomSource random;
 
   // Appends the host's own Prometheus lines (e.g. a driver's accept-limiter counters) to the metrics page.
   std::function<void(std::string& out)> extra_metrics;

@@ -66,10 +66,13 @@ void check_report(const Planner& p) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const derpmap::DerpMap map = fuzz_map();
   Options options;
-  options.random = [n = std::uint32_t{0}](MutableBytes out) mutable {
-    std::memset(out.data(), 0x33, out.size());
-    ++n;
-    std::memcpy(out.data(), &n, sizeof n);
+  std::uint32_t n = 0;
+  options.random.user_data = &n;
+  options.random.fill = [](std::uint8_t* out, std::size_t len, void* user_data) {
+    auto* counter = static_cast<std::uint32_t*>(user_data);
+    std::memset(out, 0x33, len);
+    ++*counter;
+    std::memcpy(out, counter, sizeof *counter);
   };
   Nanos now = 1'000 * kSecond;
   Planner p(map, options, now);

@@ -11,6 +11,7 @@
 #include "common/address.hpp"
 #include "netcheck/home_region.hpp"
 #include "netcheck/planner.hpp"
+#include "support/seeded_random.hpp"
 #include "stun/tailscale.hpp"
 
 using namespace derp;
@@ -44,14 +45,18 @@ DerpRegion region(int id, std::vector<DerpNode> nodes, const std::string& code =
   return r;
 }
 
-// Deterministic transaction ids: a counter in the first bytes.
+// Deterministic transaction ids: a counter in the first bytes (one counter for the test process).
+void counter_random(std::uint8_t* out, std::size_t size, void* user_data) {
+  auto* counter = static_cast<std::uint32_t*>(user_data);
+  std::memset(out, 0x5a, size);
+  ++*counter;
+  std::memcpy(out, counter, sizeof *counter);
+}
+
 Options test_options() {
+  static std::uint32_t counter = 0;
   Options o;
-  o.random = [counter = std::uint32_t{0}](MutableBytes out) mutable {
-    std::memset(out.data(), 0x5a, out.size());
-    ++counter;
-    std::memcpy(out.data(), &counter, sizeof counter);
-  };
+  o.random = crypto::RandomSource{&counter_random, &counter};
   return o;
 }
 
@@ -145,7 +150,7 @@ TEST_CASE("netcheck planner: requests are Tailscale's 40 bytes with distinct tra
 
 TEST_CASE("netcheck planner: a repeating random source still gives unique transaction ids", "[netcheck]") {
   Options o;
-  o.random = [](MutableBytes out) { std::memset(out.data(), 7, out.size()); };
+  o.random.fill = [](std::uint8_t* out, std::size_t size, void*) { std::memset(out, 7, size); };
   Planner p(dual_stack_map(), o, kT0);
   const auto sent = drain(p, kT0);
   REQUIRE(sent.size() == 4);
@@ -443,4 +448,20 @@ TEST_CASE("netcheck home region: Go's hysteresis and NoMeasureNoHome", "[netchec
   CHECK(choose_home({lat(1, 1 * s), lat(2, 3 * s)}, m, 0, false) == 2);
   CHECK(choose_home({lat(2, 3 * s)}, m, 1, true) == 2);  // an old home that may no longer be home is not kept
   CHECK(choose_home({lat(9, 1 * s), lat(2, 3 * s)}, m, 0, false) == 2);  // not in the map
+}
+
+TEST_CASE("netcheck planner: the same random source seed gives the same probes, byte for byte", "[netcheck][hooks]") {
+  derp::test::SeededRandom ra(99), rb(99);
+  Options oa, ob;
+  oa.random = ra.source();
+  ob.random = rb.source();
+  Planner a(dual_stack_map(), oa, kT0);
+  Planner b(dual_stack_map(), ob, kT0);
+  const auto sent_a = drain(a, kT0);
+  const auto sent_b = drain(b, kT0);
+  REQUIRE(sent_a.size() == 4);
+  REQUIRE(sent_b.size() == sent_a.size());
+  for (std::size_t i = 0; i < sent_a.size(); ++i) CHECK(sent_a[i].bytes == sent_b[i].bytes);
+  CHECK(ra.bytes_drawn() == rb.bytes_drawn());
+  CHECK(ra.bytes_drawn() >= 4 * 12);  // a 12-byte transaction id per probe sent (RFC 8489 §6)
 }
