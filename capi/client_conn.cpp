@@ -1,5 +1,5 @@
 // C entry points of include/derp/client.h shared by both clients (options, event names, stats) and the sans-IO
-// derp_client_conn over lib/client's ClientConnection: the core's events become derp_client_event values handed
+// derp_client over lib/client's ClientConnection: the core's events become derp_client_event values handed
 // to the host's callback synchronously, from inside the call that caused them.
 #include "derp/client.h"
 
@@ -85,7 +85,7 @@ int client_options_to_core(const derp_client_options& o, client::ClientOptions* 
   return DERP_OK;
 }
 
-int client_stats_write(const derp_client_stats& from, derp_client_stats* to) {
+int client_stats_write(const derp_client_stats_t& from, derp_client_stats_t* to) {
   if (to == nullptr || to->struct_size < sizeof(std::size_t)) return DERP_ERR_INVALID_ARGUMENT;
   copy_struct_prefix(from, to, to->struct_size);
   return DERP_OK;
@@ -93,13 +93,13 @@ int client_stats_write(const derp_client_stats& from, derp_client_stats* to) {
 
 }  // namespace derp::capi
 
-// ---- the sans-IO connection ----------------------------------------------------------------------------------------
+// ---- the sans-IO client ---------------------------------------------------------------------------------------------
 
-struct derp_client_conn {
+struct derp_client {
   // The core's events as derp_client_event values, handed to the host's callback.
   class Events : public derp::client::ClientEvents {
    public:
-    explicit Events(derp_client_conn& c) : c_(c) {}
+    explicit Events(derp_client& c) : c_(c) {}
     void on_connected(const NodePublic& server_key) override {
       c_.connected_seen = true;
       derp_client_event e = blank(DERP_CLIENT_EVENT_CONNECTED);
@@ -168,9 +168,9 @@ struct derp_client_conn {
       return e;
     }
     void deliver(const derp_client_event& e) {
-      if (c_.opts.on_event != nullptr) c_.opts.on_event(c_.opts.user_data, &e);
+      if (c_.opts.on_event != nullptr) c_.opts.on_event(&e, c_.opts.user_data);
     }
-    derp_client_conn& c_;
+    derp_client& c_;
   };
 
   derp_client_options opts{};  // the caller's, whole; its strings are not kept (the core copied them)
@@ -178,7 +178,7 @@ struct derp_client_conn {
   std::unique_ptr<derp::client::ClientConnection> core;
   bool connected_seen = false;
   std::uint64_t dropped_disconnected = 0;
-  // Calls in progress on this connection (callbacks may call in again). derp_client_conn_free from inside one
+  // Calls in progress on this connection (callbacks may call in again). derp_client_free from inside one
   // only marks free_requested; the outermost call frees the connection as it returns, so no frame of ours ever
   // touches freed memory.
   int depth = 0;
@@ -187,11 +187,11 @@ struct derp_client_conn {
 
 namespace {
 
-// Runs body as one entry into conn (see derp_client_conn::depth), with the exception guard.
+// Runs body as one entry into conn (see derp_client::depth), with the exception guard.
 template <class Body>
-auto entered(derp_client_conn* conn, Body&& body) {
+auto entered(derp_client* conn, Body&& body) {
   struct Exit {
-    derp_client_conn* c;
+    derp_client* c;
     ~Exit() {
       if (--c->depth == 0 && c->free_requested) derp::capi::destroy(c);
     }
@@ -238,12 +238,12 @@ int derp_client_options_init(derp_client_options* opts, size_t struct_size) {
   return derp::capi::init_versioned(opts, struct_size, default_client_options());
 }
 
-int derp_client_stats_init(derp_client_stats* stats, size_t struct_size) {
-  return derp::capi::init_versioned(stats, struct_size, derp_client_stats{});
+int derp_client_stats_init(derp_client_stats_t* stats, size_t struct_size) {
+  return derp::capi::init_versioned(stats, struct_size, derp_client_stats_t{});
 }
 
-int derp_client_conn_new(const derp_client_options* opts, const char* host, const char* path, uint64_t now_ns,
-                         derp_client_conn** out) {
+int derp_client_new(const derp_client_options* opts, const char* host, const char* path, uint64_t now_ns,
+                    derp_client** out) {
   return derp::capi::guarded([&]() -> int {
     if (out == nullptr) return DERP_ERR_INVALID_ARGUMENT;
     *out = nullptr;
@@ -251,21 +251,21 @@ int derp_client_conn_new(const derp_client_options* opts, const char* host, cons
     std::string detail;
     derp_client_options o;
     if (const int rc = derp::capi::client_options_read(opts, &o, &detail); rc != DERP_OK) {
-      derp::capi::log_global(DERP_LOG_ERROR, "derp_client_conn_new: " + detail);
+      derp::capi::log_global(DERP_LOG_ERROR, "derp_client_new: " + detail);
       return rc;
     }
     derp::client::ClientOptions co;
     if (const int rc = derp::capi::client_options_to_core(o, &co, &detail); rc != DERP_OK) {
-      derp::capi::log_global(DERP_LOG_ERROR, "derp_client_conn_new: " + detail);
+      derp::capi::log_global(DERP_LOG_ERROR, "derp_client_new: " + detail);
       return rc;
     }
     co.host = host;
     co.path = path != nullptr ? path : "/derp";
 
     struct Deleter {
-      void operator()(derp_client_conn* c) const { derp::capi::destroy(c); }
+      void operator()(derp_client* c) const { derp::capi::destroy(c); }
     };
-    std::unique_ptr<derp_client_conn, Deleter> c(derp::capi::create<derp_client_conn>());
+    std::unique_ptr<derp_client, Deleter> c(derp::capi::create<derp_client>());
     c->opts = o;
     c->opts.ideal_node = c->opts.mesh_key = c->opts.app_name = nullptr;  // not ours to keep
     if (const int rc = derp::client::ClientConnection::create(co, &c->events, now_ns, &c->core); rc != DERP_OK) {
@@ -276,7 +276,7 @@ int derp_client_conn_new(const derp_client_options* opts, const char* host, cons
   });
 }
 
-void derp_client_conn_free(derp_client_conn* conn) {
+void derp_client_free(derp_client* conn) {
   if (conn == nullptr) return;
   if (conn->depth > 0) {
     // Inside one of its own callbacks (not allowed, see the header): defer to the outermost call's return.
@@ -286,7 +286,7 @@ void derp_client_conn_free(derp_client_conn* conn) {
   derp::capi::destroy(conn);
 }
 
-int derp_client_conn_receive(derp_client_conn* conn, const uint8_t* data, size_t len, uint64_t now_ns) {
+int derp_client_receive(derp_client* conn, const uint8_t* data, size_t len, uint64_t now_ns) {
   if (conn == nullptr || (data == nullptr && len != 0)) return DERP_ERR_INVALID_ARGUMENT;
   if (conn->free_requested) return DERP_ERR_CLOSED;
   return entered(conn, [&] {
@@ -294,9 +294,10 @@ int derp_client_conn_receive(derp_client_conn* conn, const uint8_t* data, size_t
   });
 }
 
-void derp_client_conn_receive_eof(derp_client_conn* conn, uint64_t now_ns) {
-  if (conn == nullptr || conn->free_requested) return;
-  entered(conn, [&] {
+int derp_client_receive_eof(derp_client* conn, uint64_t now_ns) {
+  if (conn == nullptr) return DERP_ERR_INVALID_ARGUMENT;
+  if (conn->free_requested) return DERP_ERR_CLOSED;
+  return entered(conn, [&] {
     return derp::capi::guarded([&] {
       conn->core->receive_eof(now_ns);
       return DERP_OK;
@@ -304,24 +305,29 @@ void derp_client_conn_receive_eof(derp_client_conn* conn, uint64_t now_ns) {
   });
 }
 
-int derp_client_conn_output(const derp_client_conn* conn, const uint8_t** data, size_t* len) {
-  if (data != nullptr) *data = nullptr;
-  if (len != nullptr) *len = 0;
-  if (conn == nullptr || data == nullptr || len == nullptr) return DERP_ERR_INVALID_ARGUMENT;
+int derp_client_output(const derp_client* conn, derp_bytes* views, size_t max, size_t* count) {
+  if (count != nullptr) *count = 0;
+  if (conn == nullptr || count == nullptr || (views == nullptr && max != 0)) return DERP_ERR_INVALID_ARGUMENT;
+  // The core keeps its output in one contiguous buffer, so it is at most one view; the scatter form is the
+  // server's, so that a host writes both the same way.
   const derp::Bytes out = conn->core->pending_output();
-  *data = out.empty() ? nullptr : out.data();
-  *len = out.size();
+  if (out.empty() || max == 0) return DERP_OK;
+  views[0].data = out.data();
+  views[0].len = out.size();
+  *count = 1;
   return DERP_OK;
 }
 
-void derp_client_conn_output_written(derp_client_conn* conn, size_t n, uint64_t now_ns) {
-  if (conn == nullptr || conn->free_requested) return;
-  if (n > conn->core->pending_output().size()) {
-    // A host bug; the function returns nothing, so say it in the log rather than corrupt the stream.
-    derp::capi::log_global(DERP_LOG_ERROR, "derp_client_conn_output_written: n exceeds the pending output; ignored");
-    return;
-  }
-  entered(conn, [&] {
+size_t derp_client_output_size(const derp_client* conn) {
+  if (conn == nullptr) return 0;
+  return conn->core->pending_output().size();
+}
+
+int derp_client_output_written(derp_client* conn, size_t n, uint64_t now_ns) {
+  if (conn == nullptr) return DERP_ERR_INVALID_ARGUMENT;
+  if (conn->free_requested) return DERP_ERR_CLOSED;
+  if (n > conn->core->pending_output().size()) return DERP_ERR_INVALID_ARGUMENT;  // a host bug: consume nothing
+  return entered(conn, [&] {
     return derp::capi::guarded([&] {
       conn->core->output_written(n, now_ns);
       return DERP_OK;
@@ -329,14 +335,15 @@ void derp_client_conn_output_written(derp_client_conn* conn, size_t n, uint64_t 
   });
 }
 
-uint64_t derp_client_conn_deadline(const derp_client_conn* conn) {
+uint64_t derp_client_deadline(const derp_client* conn) {
   if (conn == nullptr) return UINT64_MAX;
   return conn->core->deadline();
 }
 
-void derp_client_conn_tick(derp_client_conn* conn, uint64_t now_ns) {
-  if (conn == nullptr || conn->free_requested) return;
-  entered(conn, [&] {
+int derp_client_tick(derp_client* conn, uint64_t now_ns) {
+  if (conn == nullptr) return DERP_ERR_INVALID_ARGUMENT;
+  if (conn->free_requested) return DERP_ERR_CLOSED;
+  return entered(conn, [&] {
     return derp::capi::guarded([&] {
       conn->core->tick(now_ns);
       return DERP_OK;
@@ -344,23 +351,23 @@ void derp_client_conn_tick(derp_client_conn* conn, uint64_t now_ns) {
   });
 }
 
-int derp_client_conn_state_get(const derp_client_conn* conn) {
+int derp_client_state(const derp_client* conn) {
   if (conn == nullptr) return DERP_ERR_INVALID_ARGUMENT;
   switch (conn->core->phase()) {
     case derp::client::ClientPhase::Upgrade:
-      return DERP_CLIENT_CONN_UPGRADE;
+      return DERP_CLIENT_UPGRADE;
     case derp::client::ClientPhase::ServerKey:
-      return DERP_CLIENT_CONN_SERVER_KEY;
+      return DERP_CLIENT_SERVER_KEY;
     case derp::client::ClientPhase::Running:
-      return DERP_CLIENT_CONN_RUNNING;
+      return DERP_CLIENT_RUNNING;
     case derp::client::ClientPhase::Closed:
-      return DERP_CLIENT_CONN_CLOSED;
+      return DERP_CLIENT_CLOSED;
   }
   return DERP_ERR_INTERNAL;
 }
 
-int derp_client_conn_send(derp_client_conn* conn, const uint8_t dst[32], const uint8_t* data, size_t len,
-                          uint64_t now_ns) {
+int derp_client_send(derp_client* conn, const uint8_t dst[32], const uint8_t* data, size_t len,
+                     uint64_t now_ns) {
   if (conn == nullptr || dst == nullptr || (data == nullptr && len != 0)) return DERP_ERR_INVALID_ARGUMENT;
   if (conn->free_requested) return DERP_ERR_CLOSED;
   return entered(conn, [&] {
@@ -372,13 +379,13 @@ int derp_client_conn_send(derp_client_conn* conn, const uint8_t dst[32], const u
   });
 }
 
-int derp_client_conn_note_preferred(derp_client_conn* conn, int preferred) {
+int derp_client_note_preferred(derp_client* conn, int preferred) {
   if (conn == nullptr) return DERP_ERR_INVALID_ARGUMENT;
   if (conn->free_requested) return DERP_ERR_CLOSED;
   return entered(conn, [&] { return derp::capi::guarded([&] { return conn->core->note_preferred(preferred != 0); }); });
 }
 
-int derp_client_conn_ping(derp_client_conn* conn, uint64_t now_ns, uint64_t* id_out) {
+int derp_client_ping(derp_client* conn, uint64_t now_ns, uint64_t* id_out) {
   if (id_out != nullptr) *id_out = 0;
   if (conn == nullptr) return DERP_ERR_INVALID_ARGUMENT;
   if (conn->free_requested) return DERP_ERR_CLOSED;
@@ -392,9 +399,10 @@ int derp_client_conn_ping(derp_client_conn* conn, uint64_t now_ns, uint64_t* id_
   });
 }
 
-void derp_client_conn_close(derp_client_conn* conn, uint64_t now_ns) {
-  if (conn == nullptr || conn->free_requested) return;
-  entered(conn, [&] {
+int derp_client_close(derp_client* conn, uint64_t now_ns) {
+  if (conn == nullptr) return DERP_ERR_INVALID_ARGUMENT;
+  if (conn->free_requested) return DERP_ERR_CLOSED;
+  return entered(conn, [&] {
     return derp::capi::guarded([&] {
       conn->core->close(now_ns);
       return DERP_OK;
@@ -402,7 +410,7 @@ void derp_client_conn_close(derp_client_conn* conn, uint64_t now_ns) {
   });
 }
 
-int derp_client_conn_server_key(const derp_client_conn* conn, uint8_t key_out[32]) {
+int derp_client_server_key(const derp_client* conn, uint8_t key_out[32]) {
   if (conn == nullptr || key_out == nullptr) return DERP_ERR_INVALID_ARGUMENT;
   if (!conn->connected_seen) {
     std::memset(key_out, 0, DERP_KEY_LEN);
@@ -412,10 +420,10 @@ int derp_client_conn_server_key(const derp_client_conn* conn, uint8_t key_out[32
   return DERP_OK;
 }
 
-int derp_client_conn_stats(const derp_client_conn* conn, derp_client_stats* out) {
+int derp_client_stats(const derp_client* conn, derp_client_stats_t* out) {
   if (conn == nullptr) return DERP_ERR_INVALID_ARGUMENT;
   const derp::client::ClientCounters& k = conn->core->counters();
-  derp_client_stats s{};
+  derp_client_stats_t s{};
   s.struct_size = sizeof s;
   s.packets_sent = k.packets_sent;
   s.bytes_sent = k.bytes_sent;

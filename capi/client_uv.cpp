@@ -1,11 +1,11 @@
-// C entry points of include/derp/client.h for derp_client: lib/uv's reconnecting UvClient on the host's loop
+// C entry points of include/derp/client.h for derp_uv_client: lib/uv's reconnecting UvClient on the host's loop
 // (host-loop mode) or on a LoopThread of its own (thread mode), its state changes and core events turned into
-// derp_client_event values for the host's callback and, with queue_events, for derp_client_next_event.
+// derp_client_event values for the host's callback and, with queue_events, for derp_uv_client_next_event.
 //
 // Threads. Everything that touches the UvClient runs on the loop thread, except what UvClient itself makes
 // thread-safe (send_packet_threadsafe, stop_threadsafe). Thread mode reaches the loop with LoopThread::post/call;
 // host-loop mode has no queue of ours on the host's loop, so there ping, note_preferred and stats_get are for the
-// loop thread only (derp_client_start records which thread that is). The event queue has its own mutex.
+// loop thread only (derp_uv_client_start records which thread that is). The event queue has its own mutex.
 #include "derp/client.h"
 #include "derp/frame.h"
 
@@ -39,8 +39,8 @@ using derp::crypto::NodePublic;
 
 enum class Mode { Created, HostLoop, Thread, Stopped };
 
-derp_client_dial_options default_dial_options() {
-  derp_client_dial_options o{};
+derp_uv_client_options default_dial_options() {
+  derp_uv_client_options o{};
   o.struct_size = sizeof o;
   o.reconnect = 1;
   o.connect_timeout_ms = 10000;  // Go's client: 10 s for DNS, TCP, TLS and the handshake together
@@ -51,7 +51,7 @@ derp_client_dial_options default_dial_options() {
 }
 
 // A dial options struct must reach at least the url member to name a target.
-constexpr std::size_t kMinDialSize = offsetof(derp_client_dial_options, url) + sizeof(const char*);
+constexpr std::size_t kMinDialSize = offsetof(derp_uv_client_options, url) + sizeof(const char*);
 // next_event needs at least the type.
 constexpr std::size_t kMinEventSize = offsetof(derp_client_event, type) + sizeof(int);
 
@@ -82,7 +82,7 @@ void add_counters(derp::client::ClientCounters* to, const derp::client::ClientCo
 
 }  // namespace
 
-struct derp_client {
+struct derp_uv_client {
   class Events;
 
   uv_loop_t* loop = nullptr;
@@ -101,9 +101,9 @@ struct derp_client {
 
   std::mutex mode_mutex;
   Mode mode = Mode::Created;  // under mode_mutex
-  std::atomic<std::thread::id> host_loop_thread{};  // host-loop mode: the thread derp_client_start ran on
+  std::atomic<std::thread::id> host_loop_thread{};  // host-loop mode: the thread derp_uv_client_start ran on
 
-  // Written on the loop thread, read anywhere: what derp_client_send and _ping may decide without the loop.
+  // Written on the loop thread, read anywhere: what derp_uv_client_send and _ping may decide without the loop.
   std::atomic<bool> connected{false};
   std::atomic<bool> closed{false};          // CLOSED delivered
   std::atomic<bool> stop_requested{false};  // the host asked: CLOSED then carries DERP_OK
@@ -124,7 +124,7 @@ struct derp_client {
   std::deque<QueuedEvent> queue;     // under queue_mutex
   bool closed_taken = false;         // under queue_mutex
   std::uint64_t events_dropped = 0;  // under queue_mutex
-  derp::capi::WakeFd wake;           // under queue_mutex: derp_client_event_fd, set while next_event would return
+  derp::capi::WakeFd wake;           // under queue_mutex: derp_uv_client_event_fd, set while next_event would return
 
   bool host_mode() const { return own_loop == nullptr; }
 
@@ -151,7 +151,7 @@ struct derp_client {
     if (queue_events) enqueue(e);
     if (on_event != nullptr) {
       ++callback_depth;
-      on_event(user_data, &e);
+      on_event(&e, user_data);
       --callback_depth;
     }
   }
@@ -201,12 +201,12 @@ struct derp_client {
   }
 
   // Loop thread (or, before the thread started, the only thread touching the loop).
-  derp_client_stats stats_now() {
+  derp_client_stats_t stats_now() {
     snapshot();
     derp::client::ClientCounters k = earlier;
     add_counters(&k, current);
     const derp::uv::UvClientCounters& u = uv->counters();
-    derp_client_stats s{};
+    derp_client_stats_t s{};
     s.struct_size = sizeof s;
     s.packets_sent = u.packets_sent;
     s.bytes_sent = k.bytes_sent;
@@ -229,9 +229,9 @@ struct derp_client {
 };
 
 // The UvClient's events, on the loop thread.
-class derp_client::Events : public derp::uv::UvClientEvents {
+class derp_uv_client::Events : public derp::uv::UvClientEvents {
  public:
-  explicit Events(derp_client& c) : c_(c) {}
+  explicit Events(derp_uv_client& c) : c_(c) {}
 
   void on_state(const derp::uv::UvClientStatus& status) override {
     switch (status.state) {
@@ -330,25 +330,25 @@ class derp_client::Events : public derp::uv::UvClientEvents {
   }
 
  private:
-  derp_client& c_;
+  derp_uv_client& c_;
 };
 
 namespace {
 
-void release_own_loop(derp_client* c) {
+void release_own_loop(derp_uv_client* c) {
   if (c->own_loop == nullptr) return;
   // Close callbacks still due (a client that never ran, or handles its destructor closed).
   while (uv_run(c->own_loop, UV_RUN_NOWAIT) != 0) {
   }
   if (uv_loop_close(c->own_loop) != 0) {
-    derp::capi::log_global(DERP_LOG_ERROR, "derp_client_free: the client's loop still has handles; leaked");
+    derp::capi::log_global(DERP_LOG_ERROR, "derp_uv_client_free: the client's loop still has handles; leaked");
     return;
   }
   derp::capi::deallocate(c->own_loop);
   c->own_loop = nullptr;
 }
 
-int dial_target(const derp_client_dial_options& d, derp::uv::UvClientOptions* uo, std::string* detail) {
+int dial_target(const derp_uv_client_options& d, derp::uv::UvClientOptions* uo, std::string* detail) {
   if (d.url != nullptr && d.url[0] != '\0') {
     uo->url = d.url;
     return DERP_OK;
@@ -376,18 +376,18 @@ int dial_target(const derp_client_dial_options& d, derp::uv::UvClientOptions* uo
 
 extern "C" {
 
-int derp_client_dial_options_init(derp_client_dial_options* opts, size_t struct_size) {
+int derp_uv_client_options_init(derp_uv_client_options* opts, size_t struct_size) {
   return derp::capi::init_versioned(opts, struct_size, default_dial_options());
 }
 
-int derp_client_new(struct uv_loop_s* loop, const derp_client_options* opts, const derp_client_dial_options* dial,
-                    derp_client** out) {
+int derp_uv_client_new(struct uv_loop_s* loop, const derp_client_options* opts, const derp_uv_client_options* dial,
+                       derp_uv_client** out) {
   return derp::capi::guarded([&]() -> int {
     if (out == nullptr) return DERP_ERR_INVALID_ARGUMENT;
     *out = nullptr;
     std::string detail;
     const auto fail = [&detail](int rc) {
-      derp::capi::log_global(DERP_LOG_ERROR, "derp_client_new: " + detail);
+      derp::capi::log_global(DERP_LOG_ERROR, "derp_uv_client_new: " + detail);
       return rc;
     };
     derp_client_options o;
@@ -395,10 +395,10 @@ int derp_client_new(struct uv_loop_s* loop, const derp_client_options* opts, con
     derp::uv::UvClientOptions uo;
     if (const int rc = derp::capi::client_options_to_core(o, &uo.connection, &detail); rc != DERP_OK) return fail(rc);
     if (dial == nullptr || dial->struct_size < kMinDialSize) {
-      detail = "dial options are required (call derp_client_dial_options_init)";
+      detail = "dial options are required (call derp_uv_client_options_init)";
       return fail(DERP_ERR_INVALID_ARGUMENT);
     }
-    derp_client_dial_options d = default_dial_options();
+    derp_uv_client_options d = default_dial_options();
     derp::capi::copy_struct_prefix(*dial, &d, dial->struct_size);
     if (const int rc = dial_target(d, &uo, &detail); rc != DERP_OK) return fail(rc);
     if (d.queue_events != 0 && d.max_queued_events == 0) {
@@ -415,22 +415,24 @@ int derp_client_new(struct uv_loop_s* loop, const derp_client_options* opts, con
       if (d.udp_bind != nullptr) uo.direct.udp_bind = d.udp_bind;
       if (d.stun_server != nullptr) uo.direct.stun_server = d.stun_server;
       uo.direct.path.seal_data = d.seal_direct != 0;
-      // Made here, not in the driver, so derp_client_disco_public_key can answer from any thread at once.
+      // Made here, not in the driver, so derp_uv_client_disco_public_key can answer from any thread at once.
       if (const int rc = derp::crypto::generate_private(&uo.direct.disco_private); rc != DERP_OK) return fail(rc);
       NodePublic disco;
       if (const int rc = derp::crypto::public_of(uo.direct.disco_private, &disco); rc != DERP_OK) return fail(rc);
       std::memcpy(disco_public, disco.bytes().data(), DERP_KEY_LEN);
     }
-    uo.log = [](std::string_view line) { derp::capi::log_global(DERP_LOG_INFO, "derp_client: " + std::string(line)); };
+    uo.log = [](std::string_view line) {
+      derp::capi::log_global(DERP_LOG_INFO, "derp_uv_client: " + std::string(line));
+    };
 
     struct Deleter {
-      void operator()(derp_client* c) const {
+      void operator()(derp_uv_client* c) const {
         c->uv.reset();
         release_own_loop(c);
         derp::capi::destroy(c);
       }
     };
-    std::unique_ptr<derp_client, Deleter> c(derp::capi::create<derp_client>());
+    std::unique_ptr<derp_uv_client, Deleter> c(derp::capi::create<derp_uv_client>());
     c->on_event = o.on_event;
     c->user_data = o.user_data;
     c->queue_events = d.queue_events != 0;
@@ -438,7 +440,7 @@ int derp_client_new(struct uv_loop_s* loop, const derp_client_options* opts, con
     NodePublic pub;
     if (const int rc = derp::crypto::public_of(uo.connection.private_key, &pub); rc != DERP_OK) return rc;
     std::memcpy(c->public_key, pub.bytes().data(), DERP_KEY_LEN);
-    c->events = std::make_unique<derp_client::Events>(*c);
+    c->events = std::make_unique<derp_uv_client::Events>(*c);
     c->direct = d.direct != 0;
     std::memcpy(c->disco_public_key, disco_public, DERP_KEY_LEN);
 
@@ -464,7 +466,7 @@ int derp_client_new(struct uv_loop_s* loop, const derp_client_options* opts, con
   });
 }
 
-int derp_client_start(derp_client* client) {
+int derp_uv_client_start(derp_uv_client* client) {
   return derp::capi::guarded([&]() -> int {
     if (client == nullptr) return DERP_ERR_INVALID_ARGUMENT;
     std::lock_guard<std::mutex> lock(client->mode_mutex);
@@ -476,14 +478,14 @@ int derp_client_start(derp_client* client) {
   });
 }
 
-int derp_client_start_thread(derp_client* client) {
+int derp_uv_client_start_thread(derp_uv_client* client) {
   return derp::capi::guarded([&]() -> int {
     if (client == nullptr) return DERP_ERR_INVALID_ARGUMENT;
     std::lock_guard<std::mutex> lock(client->mode_mutex);
     if (client->mode != Mode::Created || client->host_mode()) return DERP_ERR_UV_STATE;
     std::string detail;
     if (const int rc = derp::uv::LoopThread::start(client->loop, &client->thread, &detail); rc != DERP_OK) {
-      derp::capi::log_global(DERP_LOG_ERROR, "derp_client_start_thread: " + detail);
+      derp::capi::log_global(DERP_LOG_ERROR, "derp_uv_client_start_thread: " + detail);
       return rc;
     }
     // The dial starts on the loop thread, so every event comes from there.
@@ -493,7 +495,7 @@ int derp_client_start_thread(derp_client* client) {
   });
 }
 
-int derp_client_send(derp_client* client, const uint8_t dst[32], const uint8_t* data, size_t len) {
+int derp_uv_client_send(derp_uv_client* client, const uint8_t dst[32], const uint8_t* data, size_t len) {
   return derp::capi::guarded([&]() -> int {
     if (client == nullptr || dst == nullptr || (data == nullptr && len != 0)) return DERP_ERR_INVALID_ARGUMENT;
     if (len > DERP_MAX_PACKET_SIZE) return DERP_ERR_FRAME_TOO_LARGE;
@@ -508,7 +510,7 @@ int derp_client_send(derp_client* client, const uint8_t dst[32], const uint8_t* 
   });
 }
 
-int derp_client_note_preferred(derp_client* client, int preferred) {
+int derp_uv_client_note_preferred(derp_uv_client* client, int preferred) {
   return derp::capi::guarded([&]() -> int {
     if (client == nullptr) return DERP_ERR_INVALID_ARGUMENT;
     if (client->closed.load() || client->stop_requested.load()) return DERP_ERR_CLOSED;
@@ -524,7 +526,7 @@ int derp_client_note_preferred(derp_client* client, int preferred) {
   });
 }
 
-int derp_client_ping(derp_client* client, uint64_t* id_out) {
+int derp_uv_client_ping(derp_uv_client* client, uint64_t* id_out) {
   return derp::capi::guarded([&]() -> int {
     if (id_out != nullptr) *id_out = 0;
     if (client == nullptr) return DERP_ERR_INVALID_ARGUMENT;
@@ -551,7 +553,8 @@ int derp_client_ping(derp_client* client, uint64_t* id_out) {
   });
 }
 
-int derp_client_next_event(derp_client* client, int timeout_ms, derp_client_event* event, uint8_t* buf, size_t cap) {
+int derp_uv_client_next_event(derp_uv_client* client, int timeout_ms, derp_client_event* event, uint8_t* buf,
+                              size_t cap) {
   return derp::capi::guarded([&]() -> int {
     if (client == nullptr || event == nullptr || event->struct_size < kMinEventSize || (buf == nullptr && cap != 0)) {
       return DERP_ERR_INVALID_ARGUMENT;
@@ -594,7 +597,7 @@ int derp_client_next_event(derp_client* client, int timeout_ms, derp_client_even
   });
 }
 
-int derp_client_event_fd(derp_client* client, int* fd_out) {
+int derp_uv_client_event_fd(derp_uv_client* client, int* fd_out) {
   return derp::capi::guarded([&]() -> int {
     if (fd_out != nullptr) *fd_out = -1;
     if (client == nullptr || fd_out == nullptr) return DERP_ERR_INVALID_ARGUMENT;
@@ -609,10 +612,10 @@ int derp_client_event_fd(derp_client* client, int* fd_out) {
   });
 }
 
-int derp_client_stats_get(derp_client* client, derp_client_stats* out) {
+int derp_uv_client_stats(derp_uv_client* client, derp_client_stats_t* out) {
   return derp::capi::guarded([&]() -> int {
     if (client == nullptr || out == nullptr || out->struct_size < sizeof(std::size_t)) return DERP_ERR_INVALID_ARGUMENT;
-    derp_client_stats s{};
+    derp_client_stats_t s{};
     if (client->thread) {
       // On the loop thread (inline from it), or on this one once the loop has finished: never concurrently.
       client->thread->call([&] { s = client->stats_now(); });
@@ -626,20 +629,20 @@ int derp_client_stats_get(derp_client* client, derp_client_stats* out) {
   });
 }
 
-int derp_client_public_key(const derp_client* client, uint8_t key_out[32]) {
+int derp_uv_client_public_key(const derp_uv_client* client, uint8_t key_out[32]) {
   if (client == nullptr || key_out == nullptr) return DERP_ERR_INVALID_ARGUMENT;
   std::memcpy(key_out, client->public_key, DERP_KEY_LEN);
   return DERP_OK;
 }
 
-int derp_client_disco_public_key(const derp_client* client, uint8_t key_out[32]) {
+int derp_uv_client_disco_public_key(const derp_uv_client* client, uint8_t key_out[32]) {
   if (client == nullptr || key_out == nullptr) return DERP_ERR_INVALID_ARGUMENT;
   if (!client->direct) return DERP_ERR_UNSUPPORTED;
   std::memcpy(key_out, client->disco_public_key, DERP_KEY_LEN);
   return DERP_OK;
 }
 
-int derp_client_set_peer_disco(derp_client* client, const uint8_t peer[32], const uint8_t disco[32]) {
+int derp_uv_client_set_peer_disco(derp_uv_client* client, const uint8_t peer[32], const uint8_t disco[32]) {
   return derp::capi::guarded([&]() -> int {
     if (client == nullptr || peer == nullptr || disco == nullptr) return DERP_ERR_INVALID_ARGUMENT;
     if (!client->direct) return DERP_ERR_UNSUPPORTED;
@@ -657,7 +660,7 @@ int derp_client_set_peer_disco(derp_client* client, const uint8_t peer[32], cons
   });
 }
 
-int derp_client_stop(derp_client* client) {
+int derp_uv_client_stop(derp_uv_client* client) {
   return derp::capi::guarded([&]() -> int {
     if (client == nullptr) return DERP_ERR_INVALID_ARGUMENT;
     client->stop_requested.store(true);
@@ -679,10 +682,10 @@ int derp_client_stop(derp_client* client) {
         client->uv->stop_threadsafe();  // from any thread, the loop thread too: CLOSED comes from the loop
         break;
       case Mode::Thread: {
-        derp_client* c = client;
+        derp_uv_client* c = client;
         (void)client->thread->post([c] { c->uv->stop(); });  // refused only when the loop has already finished
         // Joins once CLOSED was delivered and the client's handles are closed; from the loop thread (a callback)
-        // it only asks, and derp_client_free joins.
+        // it only asks, and derp_uv_client_free joins.
         client->thread->stop();
         break;
       }
@@ -693,17 +696,17 @@ int derp_client_stop(derp_client* client) {
   });
 }
 
-void derp_client_free(derp_client* client) {
+void derp_uv_client_free(derp_uv_client* client) {
   if (client == nullptr) return;
   if (client->on_loop_thread() && (client->thread || client->callback_depth > 0)) {
     // Inside the client's own callback (thread mode: anywhere on its thread). Freeing here would destroy the
     // UvClient under its own stack frames or join the thread from itself: refuse, and say so.
-    derp::capi::log_global(DERP_LOG_ERROR, "derp_client_free called from the client's own loop callback; not freed");
+    derp::capi::log_global(DERP_LOG_ERROR, "derp_uv_client_free called from the client's own loop callback; not freed");
     return;
   }
   if (client->thread) {
     if (!client->stop_requested.exchange(true)) {
-      derp_client* c = client;
+      derp_uv_client* c = client;
       (void)client->thread->post([c] { c->uv->stop(); });
     }
     client->thread->stop();  // joins

@@ -81,7 +81,7 @@ int server_options_from_c(const derp_server_options* opts, server::ServerOptions
 // ---- shared by capi/client_conn.cpp and capi/client_uv*.cpp -----------------------------------------------------
 
 struct derp_client_options;
-struct derp_client_stats;
+struct derp_client_stats_t;
 namespace derp::client {
 struct ClientOptions;
 }
@@ -122,6 +122,6 @@ int client_options_to_core(const derp_client_options& o, client::ClientOptions* 
 
 // Copies from into *to up to to->struct_size (which must hold struct_size itself). DERP_OK or
 // DERP_ERR_INVALID_ARGUMENT.
-int client_stats_write(const derp_client_stats& from, derp_client_stats* to);
+int client_stats_write(const derp_client_stats_t& from, derp_client_stats_t* to);
 
 }  // namespace derp::capi

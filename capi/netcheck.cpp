@@ -85,15 +85,15 @@ std::int64_t micros(const std::optional<derp::Nanos>& d) {
   return static_cast<std::int64_t>(*d / 1000);
 }
 
-derp_netcheck_report blank_report() {
-  derp_netcheck_report r{};
+derp_netcheck_report_t blank_report() {
+  derp_netcheck_report_t r{};
   r.struct_size = sizeof r;
   r.mapping_varies_by_dest_ip = -1;
   return r;
 }
 
-derp_netcheck_report to_c_report(const netcheck::Report& report, const derp::client::DerpMap& map) {
-  derp_netcheck_report c = blank_report();
+derp_netcheck_report_t to_c_report(const netcheck::Report& report, const derp::client::DerpMap& map) {
+  derp_netcheck_report_t c = blank_report();
   c.udp = report.udp ? 1 : 0;
   c.ipv4 = report.ipv4 ? 1 : 0;
   c.ipv6 = report.ipv6 ? 1 : 0;
@@ -153,19 +153,19 @@ int derp_netcheck_options_init(derp_netcheck_options* opts, std::size_t struct_s
   });
 }
 
-int derp_netcheck_report_init(derp_netcheck_report* report, std::size_t struct_size) {
+int derp_netcheck_report_init(derp_netcheck_report_t* report, std::size_t struct_size) {
   return derp::capi::guarded([&]() -> int {
     return derp::capi::init_versioned(report, struct_size, blank_report());
   });
 }
 
-int derp_netcheck_run(const char* derpmap_json, std::size_t len, const derp_netcheck_options* opts,
-                      derp_netcheck_report* out) {
+int derp_uv_netcheck_run(const char* derpmap_json, std::size_t len, const derp_netcheck_options* opts,
+                         derp_netcheck_report_t* out) {
   return derp::capi::guarded([&]() -> int {
     if (derpmap_json == nullptr || out == nullptr || out->struct_size < kMinStructSize) {
       return DERP_ERR_INVALID_ARGUMENT;
     }
-    if (len == 0) len = std::strlen(derpmap_json);  // 0: NUL-terminated, as derp_client_dial_options reads it
+    if (len == 0) len = std::strlen(derpmap_json);  // 0: NUL-terminated, as derp_uv_client_options reads it
     if (opts != nullptr && opts->struct_size < kMinStructSize) return DERP_ERR_INVALID_ARGUMENT;
     const derp_netcheck_options c = opts == nullptr ? default_options() : read_prefix(opts, default_options());
     const std::optional<netcheck::Options> options = to_options(c);

@@ -331,7 +331,7 @@ int derp_server_conn_set_user_data(derp_server_conn* conn, void* user_data) {
   return DERP_OK;
 }
 
-void* derp_server_conn_get_user_data(const derp_server_conn* conn) {
+void* derp_server_conn_user_data(const derp_server_conn* conn) {
   return conn == nullptr ? nullptr : conn->user_data;
 }
 

@@ -1,6 +1,6 @@
 // A file descriptor an event loop can poll for "something to take": readable while it is set, not while it is
-// clear. derp_client_event_fd hands one out so that asyncio (loop.add_reader), epoll or uv_poll can wait for
-// derp_client_next_event without a thread blocked in it. Linux: an eventfd; other POSIX systems: a pipe.
+// clear. derp_uv_client_event_fd hands one out so that asyncio (loop.add_reader), epoll or uv_poll can wait for
+// derp_uv_client_next_event without a thread blocked in it. Linux: an eventfd; other POSIX systems: a pipe.
 //
 // Not thread-safe by itself: the owner calls set/clear under the lock that guards what the flag stands for (the
 // client's event queue), so the descriptor's state always matches the queue's.

@@ -1,6 +1,6 @@
 /*
  * host_driven: two DERP clients, alice and bob, driven by this program's own poll() loop over its own non-blocking
- * TCP sockets through the sans-IO derp_client_conn API (include/derp/client.h). No libuv, no thread: the shape a
+ * TCP sockets through the sans-IO derp_client API (include/derp/client.h). No libuv, no thread: the shape a
  * game or IoT main loop takes. Plain http:// only (a host with TLS would run it between the socket and the conn).
  *
  *   derp-host-driven http://127.0.0.1:3340/derp
@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,7 +31,7 @@ typedef struct peer {
   const char *name;
   int fd;
   int tcp_up;
-  derp_client_conn *conn;
+  derp_client *conn;
   uint8_t priv[DERP_KEY_LEN];
   uint8_t pub[DERP_KEY_LEN];
   int connected;
@@ -62,8 +63,8 @@ static int fail(const char *fmt, ...) {
   return 1;
 }
 
-/* Called from inside derp_client_conn_* calls on this thread: record, print, never free the connection here. */
-static void on_event(void *user_data, const derp_client_event *e) {
+/* Called from inside derp_client_* calls on this thread: record, print, never free the connection here. */
+static void on_event(const derp_client_event *e, void *user_data) {
   peer *p = user_data;
   switch (e->type) {
     case DERP_CLIENT_EVENT_SERVER_INFO:
@@ -137,16 +138,25 @@ static int dial(const derp_addr *a) {
   return fd;
 }
 
-/* Writes what the connection has pending, as much as the socket takes. */
+/* Writes what the client has pending, as much as the socket takes: its views in one sendmsg() (a writev). */
 static int flush(peer *p) {
   for (;;) {
-    const uint8_t *data;
-    size_t len;
-    derp_client_conn_output(p->conn, &data, &len);
-    if (len == 0) return 0;
-    ssize_t n = send(p->fd, data, len, MSG_NOSIGNAL);
+    derp_bytes views[4];
+    struct iovec iov[4];
+    size_t count = 0;
+    if (derp_client_output(p->conn, views, 4, &count) != DERP_OK) return -1;
+    if (count == 0) return 0;
+    for (size_t i = 0; i < count; ++i) {
+      iov[i].iov_base = (void *)views[i].data;
+      iov[i].iov_len = views[i].len;
+    }
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    ssize_t n = sendmsg(p->fd, &msg, MSG_NOSIGNAL);
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-    derp_client_conn_output_written(p->conn, (size_t)n, now_ns());
+    if (derp_client_output_written(p->conn, (size_t)n, now_ns()) != DERP_OK) return -1;
   }
 }
 
@@ -155,13 +165,11 @@ static int service(peer *peers, int count, uint64_t overall_deadline) {
   struct pollfd pfd[2];
   uint64_t next = overall_deadline;
   for (int i = 0; i < count; ++i) {
-    const uint8_t *data;
-    size_t len;
-    derp_client_conn_output(peers[i].conn, &data, &len);
+    size_t len = derp_client_output_size(peers[i].conn);
     pfd[i].fd = peers[i].fd;
     pfd[i].events = POLLIN | (!peers[i].tcp_up || len > 0 ? POLLOUT : 0);
     pfd[i].revents = 0;
-    uint64_t d = derp_client_conn_deadline(peers[i].conn);
+    uint64_t d = derp_client_deadline(peers[i].conn);
     if (d < next) next = d;
   }
   uint64_t now = now_ns();
@@ -182,15 +190,15 @@ static int service(peer *peers, int count, uint64_t overall_deadline) {
       uint8_t buf[65536];
       ssize_t n = recv(p->fd, buf, sizeof buf, 0);
       if (n > 0) {
-        derp_client_conn_receive(p->conn, buf, (size_t)n, now_ns());
+        derp_client_receive(p->conn, buf, (size_t)n, now_ns());
       } else if (n == 0) {
-        derp_client_conn_receive_eof(p->conn, now_ns());
+        derp_client_receive_eof(p->conn, now_ns());
       } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
         return fail("%s: recv: %s", p->name, strerror(errno));
       }
     }
     now = now_ns();
-    if (derp_client_conn_deadline(p->conn) <= now) derp_client_conn_tick(p->conn, now);
+    if (derp_client_deadline(p->conn) <= now) derp_client_tick(p->conn, now);
     if (p->tcp_up && flush(p) != 0) return fail("%s: send: %s", p->name, strerror(errno));
     if (p->closed) {
       return fail("%s: the connection closed: %s (%s)", p->name, derp_strerror(p->close_error), p->close_detail);
@@ -226,8 +234,8 @@ int main(int argc, char **argv) {
     memcpy(o.private_key, p->priv, DERP_KEY_LEN);
     o.on_event = on_event;
     o.user_data = p;
-    int rc = derp_client_conn_new(&o, host, path, now_ns(), &p->conn);
-    if (rc != DERP_OK) return fail("%s: derp_client_conn_new: %s", p->name, derp_strerror(rc));
+    int rc = derp_client_new(&o, host, path, now_ns(), &p->conn);
+    if (rc != DERP_OK) return fail("%s: derp_client_new: %s", p->name, derp_strerror(rc));
     p->fd = dial(&server);
     if (p->fd < 0) return fail("%s: cannot connect to %s: %s", p->name, host, strerror(errno));
     char text[DERP_KEY_TEXT_LEN];
@@ -250,11 +258,11 @@ int main(int argc, char **argv) {
     if (step == 0 && alice->connected && bob->connected) {
       uint8_t key[DERP_KEY_LEN];
       char text[DERP_KEY_TEXT_LEN];
-      derp_client_conn_server_key(alice->conn, key);
+      derp_client_server_key(alice->conn, key);
       derp_key_format_public(key, text, sizeof text);
       printf("both connected; the server is %s\n", text);
       const char *msg = "hello bob, this is alice";
-      int rc = derp_client_conn_send(alice->conn, bob->pub, (const uint8_t *)msg, strlen(msg), now_ns());
+      int rc = derp_client_send(alice->conn, bob->pub, (const uint8_t *)msg, strlen(msg), now_ns());
       if (rc != DERP_OK) status = fail("alice: send: %s", derp_strerror(rc));
       printf("alice: sent \"%s\" to bob\n", msg);
       step = 1;
@@ -263,13 +271,13 @@ int main(int argc, char **argv) {
              memcmp(bob->last_from, alice->pub, DERP_KEY_LEN) == 0 ? "alice" : "someone else");
       if (memcmp(bob->last_from, alice->pub, DERP_KEY_LEN) != 0) status = fail("bob: the packet is not from alice");
       const char *msg = "hi alice, bob here";
-      int rc = derp_client_conn_send(bob->conn, alice->pub, (const uint8_t *)msg, strlen(msg), now_ns());
+      int rc = derp_client_send(bob->conn, alice->pub, (const uint8_t *)msg, strlen(msg), now_ns());
       if (rc != DERP_OK) status = fail("bob: send: %s", derp_strerror(rc));
       printf("bob: replied \"%s\"\n", msg);
       step = 2;
     } else if (step == 2 && alice->packets == 1) {
       printf("alice: got \"%s\" from bob\n", alice->last_text);
-      int rc = derp_client_conn_ping(alice->conn, now_ns(), &alice->ping_id);
+      int rc = derp_client_ping(alice->conn, now_ns(), &alice->ping_id);
       if (rc != DERP_OK) status = fail("alice: ping: %s", derp_strerror(rc));
       printf("alice: pinging the server\n");
       step = 3;
@@ -286,8 +294,8 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 2; ++i) {
     peer *p = &peers[i];
     if (p->conn != NULL) {
-      derp_client_conn_close(p->conn, now_ns());
-      derp_client_conn_free(p->conn);
+      derp_client_close(p->conn, now_ns());
+      derp_client_free(p->conn);
     }
     if (p->fd >= 0) close(p->fd);
   }

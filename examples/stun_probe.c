@@ -6,7 +6,7 @@
  *   stun-probe HOST[:PORT] [--timeout S] [--software tailnode|none]
  *   stun-probe --derpmap FILE [--timeout S] [--json]
  *
- * With --derpmap it runs a Tailscale-style netcheck (derp_netcheck_run) against every region of a DERPMap JSON
+ * With --derpmap it runs a Tailscale-style netcheck (derp_uv_netcheck_run) against every region of a DERPMap JSON
  * file and prints UDP/IPv4/IPv6, the public endpoints, whether the NAT is "hard" (mapping varies by destination),
  * the STUN latency per region and the preferred (home) region, as a table or (--json) as one JSON object. Exit
  * status there: 0 when some STUN answer came, 1 when none did, 2 for usage errors, a file that is not a DERPMap or
@@ -398,7 +398,7 @@ static void print_json_latency(const char *name, int64_t us) {
   }
 }
 
-static void print_report_json(const derp_netcheck_report *r) {
+static void print_report_json(const derp_netcheck_report_t *r) {
   char v4[DERP_ADDR_TEXT_MAX], v6[DERP_ADDR_TEXT_MAX];
   printf("{\"udp\":%s,\"ipv4\":%s,\"ipv6\":%s,", r->udp ? "true" : "false", r->ipv4 ? "true" : "false",
          r->ipv6 ? "true" : "false");
@@ -433,7 +433,7 @@ static void print_report_json(const derp_netcheck_report *r) {
   printf("]}\n");
 }
 
-static void print_report_table(const derp_netcheck_report *r) {
+static void print_report_table(const derp_netcheck_report_t *r) {
   char v4[DERP_ADDR_TEXT_MAX], v6[DERP_ADDR_TEXT_MAX];
   format_endpoint(&r->global_v4, v4, sizeof v4);
   format_endpoint(&r->global_v6, v6, sizeof v6);
@@ -475,13 +475,13 @@ static int run_derpmap(const char *path, double timeout_s, int json) {
   char *text = read_file(path, &len);
   if (text == NULL) return 2;
   derp_netcheck_options opts;
-  derp_netcheck_report report;
+  derp_netcheck_report_t report;
   int rc = derp_netcheck_options_init(&opts, sizeof opts);
   if (rc == DERP_OK) rc = derp_netcheck_report_init(&report, sizeof report);
   if (rc == DERP_OK) {
     opts.timeout_ms = (uint32_t)(timeout_s * 1e3 + 0.5);
     if (opts.timeout_ms == 0) opts.timeout_ms = 1;
-    rc = derp_netcheck_run(text, len, &opts, &report);
+    rc = derp_uv_netcheck_run(text, len, &opts, &report);
   }
   free(text);
   if (rc != DERP_OK) {

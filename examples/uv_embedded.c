@@ -16,8 +16,8 @@ typedef struct app {
   uv_loop_t loop;
   uv_timer_t watchdog;
   derp_uv_server *server;
-  derp_client *alice;
-  derp_client *bob;
+  derp_uv_client *alice;
+  derp_uv_client *bob;
   uint8_t bob_pub[DERP_KEY_LEN];
   int connected;
   int relayed;
@@ -30,8 +30,8 @@ static void stop_everything(app *a) {
   if (a->stopping) return;
   a->stopping = 1;
   printf("stopping the clients and the server\n");
-  derp_client_stop(a->alice); /* CLOSED follows from the loop */
-  derp_client_stop(a->bob);
+  derp_uv_client_stop(a->alice); /* CLOSED follows from the loop */
+  derp_uv_client_stop(a->bob);
   derp_uv_server_stop(a->server); /* graceful; its handles close as the loop runs */
   uv_timer_stop(&a->watchdog);
   uv_close((uv_handle_t *)&a->watchdog, NULL);
@@ -47,7 +47,7 @@ static void on_watchdog(uv_timer_t *t) {
 /* On the loop thread (this thread), inside uv_run. */
 /* Sends wait for SERVER_INFO on both sides, not CONNECTED: CONNECTED says our handshake is sent, SERVER_INFO that
  * the server has registered us, so a packet for bob cannot reach the server before bob is known there. */
-static void on_alice(void *user_data, const derp_client_event *e) {
+static void on_alice(const derp_client_event *e, void *user_data) {
   app *a = user_data;
   if (e->type == DERP_CLIENT_EVENT_CONNECTED || e->type == DERP_CLIENT_EVENT_CLOSED ||
       e->type == DERP_CLIENT_EVENT_DISCONNECTED) {
@@ -56,13 +56,13 @@ static void on_alice(void *user_data, const derp_client_event *e) {
   }
   if (e->type == DERP_CLIENT_EVENT_SERVER_INFO && ++a->connected == 2) {
     const char *msg = "hello bob, from the same loop";
-    int rc = derp_client_send(a->alice, a->bob_pub, (const uint8_t *)msg, strlen(msg));
+    int rc = derp_uv_client_send(a->alice, a->bob_pub, (const uint8_t *)msg, strlen(msg));
     printf("alice: sending \"%s\" to bob: %s\n", msg, derp_strerror(rc));
   }
   if (e->type == DERP_CLIENT_EVENT_CLOSED) a->closed++;
 }
 
-static void on_bob(void *user_data, const derp_client_event *e) {
+static void on_bob(const derp_client_event *e, void *user_data) {
   app *a = user_data;
   if (e->type == DERP_CLIENT_EVENT_CONNECTED || e->type == DERP_CLIENT_EVENT_CLOSED ||
       e->type == DERP_CLIENT_EVENT_DISCONNECTED) {
@@ -72,7 +72,7 @@ static void on_bob(void *user_data, const derp_client_event *e) {
   if (e->type == DERP_CLIENT_EVENT_SERVER_INFO && ++a->connected == 2) {
     /* alice connected first: send now (the same code as in on_alice, for whichever is second) */
     const char *msg = "hello bob, from the same loop";
-    int rc = derp_client_send(a->alice, a->bob_pub, (const uint8_t *)msg, strlen(msg));
+    int rc = derp_uv_client_send(a->alice, a->bob_pub, (const uint8_t *)msg, strlen(msg));
     printf("alice: sending \"%s\" to bob: %s\n", msg, derp_strerror(rc));
   }
   if (e->type == DERP_CLIENT_EVENT_PACKET) {
@@ -83,18 +83,18 @@ static void on_bob(void *user_data, const derp_client_event *e) {
   if (e->type == DERP_CLIENT_EVENT_CLOSED) a->closed++;
 }
 
-static int new_client(app *a, const char *url, derp_client_event_fn fn, derp_client **out, uint8_t pub[32]) {
+static int new_client(app *a, const char *url, derp_client_event_fn fn, derp_uv_client **out, uint8_t pub[32]) {
   derp_client_options o;
   derp_client_options_init(&o, sizeof o);
   derp_key_generate(o.private_key);
   derp_key_public_from_private(o.private_key, pub);
   o.on_event = fn;
   o.user_data = a;
-  derp_client_dial_options d;
-  derp_client_dial_options_init(&d, sizeof d);
+  derp_uv_client_options d;
+  derp_uv_client_options_init(&d, sizeof d);
   d.url = url;
-  int rc = derp_client_new(&a->loop, &o, &d, out);
-  if (rc == DERP_OK) rc = derp_client_start(*out);
+  int rc = derp_uv_client_new(&a->loop, &o, &d, out);
+  if (rc == DERP_OK) rc = derp_uv_client_start(*out);
   return rc;
 }
 
@@ -135,8 +135,8 @@ int main(void) {
   uv_run(&a.loop, UV_RUN_DEFAULT);
   printf("the loop has no more work: %d client(s) reported CLOSED\n", a.closed);
 
-  derp_client_free(a.alice);
-  derp_client_free(a.bob);
+  derp_uv_client_free(a.alice);
+  derp_uv_client_free(a.bob);
   derp_uv_server_free(a.server);
   uv_run(&a.loop, UV_RUN_NOWAIT); /* anything the frees closed */
   rc = uv_loop_close(&a.loop);

@@ -34,9 +34,9 @@ cmake -S "$root" -B "$root/build/test-tsan" -DCMAKE_BUILD_TYPE=Debug -DDERP_WERR
   -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DDERP_SANITIZE_THREAD=ON -DDERP_FUZZ=OFF \
   -DDERP_BUILD_EXAMPLES=OFF -DDERP_BUILD_BENCH=OFF -DDERP_PACKAGE_TESTS=OFF >/dev/null
 cmake --build "$root/build/test-tsan" -j"$jobs" --target derp_unit_tests
-# The tests with a second thread: derp_client_start_thread / UvClient on lib/uv/loop_thread, the uv server's
+# The tests with a second thread: derp_uv_client_start_thread / UvClient on lib/uv/loop_thread, the uv server's
 # thread (derp_uv_server_start_thread), the direct path in thread mode, sends from another thread.
-tsan_tests='thread|derp_client|uv C API|uv client'
+tsan_tests='thread|derp_client|derp_uv_client|uv C API|uv client'
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
   ctest --test-dir "$root/build/test-tsan" --output-on-failure -j"$jobs" -R "$tsan_tests" \
   | tee "$root/build/test-tsan/ctest.out"

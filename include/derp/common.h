@@ -1,11 +1,35 @@
 /*
  * libderp — common definitions shared by every public header: export macro, version, error codes, addresses.
  *
- * Conventions (see docs/ and ARCHITECTURE.md):
- *   - Functions return int: 0 (DERP_OK) on success, a negative DERP_ERR_* code otherwise. derp_strerror() explains a
- *     code, derp_err_name() names it. Outputs go through pointer parameters, last.
- *   - Keys cross the ABI as 32-byte arrays.
- *   - Every function here is thread-safe unless its comment says otherwise: the codecs keep no global state.
+ * The one dialect of the C API (every header follows it; this is the only place it is written down):
+ *
+ *   Objects     derp_<object>_* functions act on an opaque derp_<object>. Sans-IO cores (no socket, clock or
+ *               thread) have plain names: derp_server (+ derp_server_conn), derp_client. Anything that opens
+ *               sockets or runs a loop is a libuv driver named derp_uv_*: derp_uv_server, derp_uv_client,
+ *               derp_uv_netcheck_run. A driver reuses its core's types (derp_uv_client takes derp_client_options
+ *               and reports derp_client_event and derp_client_stats_t) and adds derp_uv_<object>_options.
+ *   Codecs      functions on protocol messages carry the message's name: derp_stun_*, derp_frame_*, derp_box_*,
+ *               derp_client_info_* / derp_server_info_* (the ClientInfo / ServerInfo payloads), derp_key_*. No
+ *               object has a getter called "info", so derp_client_info_* never reads as one.
+ *   Lifetime    derp_<object>_new(..., &out) creates, derp_<object>_free(obj) frees (NULL is fine);
+ *               drivers add _start / _start_thread / _stop.
+ *   Returns     every function that can fail or acts on an object returns int: 0 (DERP_OK) or a negative
+ *               DERP_ERR_* code (derp_strerror() explains it, derp_err_name() names it); outputs go through pointer
+ *               parameters, last. Only *_free (void) and pure getters (a deadline, a size, a name) return
+ *               something else.
+ *   Getters     derp_<object>_<noun>(obj, ...), no _get: derp_client_state, derp_uv_client_stats. A type whose
+ *               name a getter takes carries _t (derp_client_state_t, derp_client_stats_t,
+ *               derp_server_conn_state_t, derp_netcheck_report_t); setters are derp_<object>_set_<noun>.
+ *   Output      a sans-IO object hands out its pending bytes as scatter views (derp_<object>_output(obj, views,
+ *               max, &count) + derp_<object>_output_size), valid until the next derp_<object>_output_written.
+ *   Callbacks   typedef ... (*derp_<what>_fn)(..., void *user_data): user_data is always the last parameter, and
+ *               is given beside the callback (in the same options struct, or the same call).
+ *   Options     derp_<object>_options, filled by derp_<object>_options_init(opts, sizeof *opts). Every extensible
+ *               struct starts with size_t struct_size; the library reads and writes only the members within it,
+ *               so a program built against an older, shorter struct keeps working. New members are appended.
+ *   Keys        cross the ABI as 32-byte arrays.
+ *   Threads     every function that takes no object is thread-safe (the codecs keep no global state); for the
+ *               others each header says.
  */
 #ifndef DERP_COMMON_H
 #define DERP_COMMON_H

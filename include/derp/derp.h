@@ -13,6 +13,8 @@
  *   derp/uv.h        the ready-made libuv DERP + STUN server
  *   derp/netcheck.h  netcheck: UDP, public endpoints, hard NAT, latency per region, home region
  *
+ * Names, returns, callbacks and options follow one convention, written once at the top of derp/common.h.
+ *
  * Including only the headers a file needs works as well: each one includes what it depends on. None of them
  * includes <uv.h>. Every public header must be listed here (tests/abi/check_umbrella_header.sh checks it).
  */

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-/* The most regions a report lists; more set derp_netcheck_report.regions_truncated. */
+/* The most regions a report lists; more set derp_netcheck_report_t.regions_truncated. */
 /* The DERPMap JSON uses Go's field names, matched case-insensitively as Go does: {"Regions": {"<id>": {"RegionID",
  * "RegionCode", "RegionName", "NoMeasureNoHome", "Nodes": [{"Name", "RegionID", "HostName", "IPv4", "IPv6",
  * "STUNPort" (0 = 3478, -1 = no STUN), "STUNOnly", "STUNTestIP", "DERPPort", "CertName", "InsecureForTests",
@@ -65,8 +65,8 @@ typedef struct derp_netcheck_region {
   int64_t latency_v6_us;
 } derp_netcheck_region;
 
-typedef struct derp_netcheck_report {
-  size_t struct_size; /* sizeof(derp_netcheck_report); set by derp_netcheck_report_init */
+typedef struct derp_netcheck_report_t {
+  size_t struct_size; /* sizeof(derp_netcheck_report_t); set by derp_netcheck_report_init */
   int udp;            /* some STUN round trip completed */
   int ipv4;           /* an IPv4 round trip completed */
   int ipv6;           /* an IPv6 round trip completed */
@@ -80,14 +80,14 @@ typedef struct derp_netcheck_report {
   size_t region_count;  /* entries used in regions[], sorted by region_id */
   int regions_truncated; /* more regions were probed than DERP_NETCHECK_MAX_REGIONS */
   derp_netcheck_region regions[DERP_NETCHECK_MAX_REGIONS];
-} derp_netcheck_report;
+} derp_netcheck_report_t;
 
 /* Fills defaults for a struct of struct_size bytes (pass sizeof *opts): an older, shorter struct gets only its
    prefix written. DERP_ERR_INVALID_ARGUMENT for NULL or a struct_size below sizeof(size_t). Thread-safe. */
 DERP_EXPORT int derp_netcheck_options_init(derp_netcheck_options *opts, size_t struct_size);
 /* Blanks the report (-1 for unknown values) as far as struct_size reaches and records struct_size (pass
    sizeof *report). DERP_ERR_INVALID_ARGUMENT for NULL or a struct_size below sizeof(size_t). Thread-safe. */
-DERP_EXPORT int derp_netcheck_report_init(derp_netcheck_report *report, size_t struct_size);
+DERP_EXPORT int derp_netcheck_report_init(derp_netcheck_report_t *report, size_t struct_size);
 
 /*
  * Runs one netcheck against the DERPMap given as Tailscale's JSON (tailcfg.DERPMap: derpmap_json[0..len), or up
@@ -100,8 +100,8 @@ DERP_EXPORT int derp_netcheck_report_init(derp_netcheck_report *report, size_t s
  * DERP_ERR_UV_LOOP when the event loop cannot be set up; DERP_ERR_NO_MEMORY.
  * Thread-safe: each call runs its own loop and shares nothing, so calls may run concurrently on different threads.
  */
-DERP_EXPORT int derp_netcheck_run(const char *derpmap_json, size_t len, const derp_netcheck_options *opts,
-                                  derp_netcheck_report *out);
+DERP_EXPORT int derp_uv_netcheck_run(const char *derpmap_json, size_t len, const derp_netcheck_options *opts,
+                                     derp_netcheck_report_t *out);
 
 #ifdef __cplusplus
 }

@@ -186,7 +186,7 @@ DERP_EXPORT int derp_server_conn_client_key(const derp_server_conn *conn, uint8_
 /* The host's own pointer for this connection (e.g. its socket); NULL until set. Same thread rules as the
  * server. */
 DERP_EXPORT int derp_server_conn_set_user_data(derp_server_conn *conn, void *user_data);
-DERP_EXPORT void *derp_server_conn_get_user_data(const derp_server_conn *conn);
+DERP_EXPORT void *derp_server_conn_user_data(const derp_server_conn *conn);
 
 /*
  * The host closed the transport (after CLOSED/CLOSING, or because the peer went away or the socket failed): the

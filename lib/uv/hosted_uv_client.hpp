@@ -1,6 +1,6 @@
 // A UvClient hosted by a LoopHost (on the host's loop or on a thread of ours), its events as UvClientEvent values
 // for a callback and, optionally, a UvClientEventQueue any thread takes them from; its counters summed across
-// reconnects. What the C API's derp_client wraps; a C++ program gets the same.
+// reconnects. What the C API's derp_uv_client wraps; a C++ program gets the same.
 //
 //   HostedUvClientOptions o;  o.client = ...;  o.queue_events = true;   // o.host.host_loop = null: our thread
 //   HostedUvClient::create(std::move(o), &c, &detail);

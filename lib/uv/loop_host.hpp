@@ -1,5 +1,5 @@
 // "Your loop or our thread": who runs the loop a lib/uv object lives on, written once for every such object (the
-// hosted server and client, hence derp_uv_server and derp_client of the C API).
+// hosted server and client, hence derp_uv_server and derp_uv_client of the C API).
 //
 //   host-loop mode  the host runs its own loop; start_on_host_loop() is called on that loop's thread, which is
 //                   recorded. Optionally a task queue (unreferenced: it never keeps the host's loop alive) lets

@@ -1,5 +1,5 @@
 // A HostedUvClient's events as values (UvClientEvent), and the bounded queue that lets any thread take them in
-// turn (UvClientEventQueue) instead of, or as well as, a callback on the loop thread. The C API's derp_client
+// turn (UvClientEventQueue) instead of, or as well as, a callback on the loop thread. The C API's derp_uv_client
 // events are these, field for field.
 //
 // The drop policy: when the queue is full, the oldest PACKET goes (the new one itself when none is queued), and is

@@ -1,4 +1,4 @@
-// include/derp/client.h, the direct path: two derp_client in thread mode with dial option `direct` against a
+// include/derp/client.h, the direct path: two derp_uv_client in thread mode with dial option `direct` against a
 // derp_uv_server on loopback. The first packet is a PACKET via DERP; PATH_CHANGED (DIRECT, the peer's address,
 // a round trip) comes through the same event queue; later packets arrive with via DIRECT.
 #include <catch2/catch.hpp>
@@ -24,12 +24,12 @@ struct Seen {
 };
 
 // Takes every queued event without waiting; records path changes and packets.
-void drain(derp_client* c, Seen* seen) {
+void drain(derp_uv_client* c, Seen* seen) {
   std::vector<std::uint8_t> buf(70000);
   for (int i = 0; i < 1000; ++i) {
     derp_client_event e{};
     e.struct_size = sizeof e;
-    if (derp_client_next_event(c, 0, &e, buf.data(), buf.size()) != DERP_OK) return;
+    if (derp_uv_client_next_event(c, 0, &e, buf.data(), buf.size()) != DERP_OK) return;
     if (e.type == DERP_CLIENT_EVENT_PATH_CHANGED) {
       seen->direct = e.via == DERP_PATH_DIRECT;
       seen->endpoint = e.endpoint;
@@ -40,12 +40,12 @@ void drain(derp_client* c, Seen* seen) {
   }
 }
 
-derp_client* direct_client(const std::string& url, int direct) {
+derp_uv_client* direct_client(const std::string& url, int direct) {
   derp_client_options o;
   REQUIRE(derp_client_options_init(&o, sizeof o) == DERP_OK);
   REQUIRE(derp_key_generate(o.private_key) == DERP_OK);
-  derp_client_dial_options d;
-  REQUIRE(derp_client_dial_options_init(&d, sizeof d) == DERP_OK);
+  derp_uv_client_options d;
+  REQUIRE(derp_uv_client_options_init(&d, sizeof d) == DERP_OK);
   CHECK(d.direct == 0);
   CHECK(d.seal_direct == 1);
   d.url = url.c_str();
@@ -53,18 +53,18 @@ derp_client* direct_client(const std::string& url, int direct) {
   d.direct = direct;
   d.udp_bind = "127.0.0.1:0";
   d.stun_server = "127.0.0.1:9";  // nobody answers: the candidates are the bound loopback address
-  derp_client* c = nullptr;
-  REQUIRE(derp_client_new(nullptr, &o, &d, &c) == DERP_OK);
-  REQUIRE(derp_client_start_thread(c) == DERP_OK);
+  derp_uv_client* c = nullptr;
+  REQUIRE(derp_uv_client_new(nullptr, &o, &d, &c) == DERP_OK);
+  REQUIRE(derp_uv_client_start_thread(c) == DERP_OK);
   return c;
 }
 
-bool wait_event(derp_client* c, int type) {
+bool wait_event(derp_uv_client* c, int type) {
   std::vector<std::uint8_t> buf(70000);
   for (int i = 0; i < 200; ++i) {
     derp_client_event e{};
     e.struct_size = sizeof e;
-    const int rc = derp_client_next_event(c, 50, &e, buf.data(), buf.size());
+    const int rc = derp_uv_client_next_event(c, 50, &e, buf.data(), buf.size());
     if (rc == DERP_OK && e.type == type) return true;
     if (rc == DERP_OK && e.type == DERP_CLIENT_EVENT_CLOSED) return false;
   }
@@ -73,7 +73,7 @@ bool wait_event(derp_client* c, int type) {
 
 }  // namespace
 
-TEST_CASE("derp_client direct: PATH_CHANGED through the event queue, packets carry via", "[capi-direct]") {
+TEST_CASE("derp_uv_client direct: PATH_CHANGED through the event queue, packets carry via", "[capi-direct]") {
   derp_uv_server* server = nullptr;
   REQUIRE(derp_uv_server_new(nullptr, nullptr, &server) == DERP_OK);
   REQUIRE(derp_uv_server_start_thread(server) == DERP_OK);
@@ -82,26 +82,26 @@ TEST_CASE("derp_client direct: PATH_CHANGED through the event queue, packets car
   REQUIRE(derp_uv_server_url(server, url_text, sizeof url_text, &n) == DERP_OK);
   const std::string url = url_text;
 
-  derp_client* a = direct_client(url, 1);
-  derp_client* b = direct_client(url, 1);
-  derp_client* plain = direct_client(url, 0);
+  derp_uv_client* a = direct_client(url, 1);
+  derp_uv_client* b = direct_client(url, 1);
+  derp_uv_client* plain = direct_client(url, 0);
   std::uint8_t a_pub[32], b_pub[32], disco[32];
-  REQUIRE(derp_client_public_key(a, a_pub) == DERP_OK);
-  REQUIRE(derp_client_public_key(b, b_pub) == DERP_OK);
-  CHECK(derp_client_disco_public_key(a, disco) == DERP_OK);
+  REQUIRE(derp_uv_client_public_key(a, a_pub) == DERP_OK);
+  REQUIRE(derp_uv_client_public_key(b, b_pub) == DERP_OK);
+  CHECK(derp_uv_client_disco_public_key(a, disco) == DERP_OK);
   CHECK(std::memcmp(disco, a_pub, 32) != 0);  // a disco key of its own, not the node key
-  CHECK(derp_client_disco_public_key(plain, disco) == DERP_ERR_UNSUPPORTED);
-  CHECK(derp_client_set_peer_disco(plain, a_pub, disco) == DERP_ERR_UNSUPPORTED);
+  CHECK(derp_uv_client_disco_public_key(plain, disco) == DERP_ERR_UNSUPPORTED);
+  CHECK(derp_uv_client_set_peer_disco(plain, a_pub, disco) == DERP_ERR_UNSUPPORTED);
   REQUIRE(wait_event(a, DERP_CLIENT_EVENT_SERVER_INFO));
   REQUIRE(wait_event(b, DERP_CLIENT_EVENT_SERVER_INFO));
 
   Seen sa, sb;
   const std::string first = "first";
-  REQUIRE(derp_client_send(a, b_pub, reinterpret_cast<const std::uint8_t*>(first.data()), first.size()) == DERP_OK);
+  REQUIRE(derp_uv_client_send(a, b_pub, reinterpret_cast<const std::uint8_t*>(first.data()), first.size()) == DERP_OK);
   for (int round = 0; round < 100 && !(sa.direct && sb.direct); ++round) {
     const std::string x = "a" + std::to_string(round), y = "b" + std::to_string(round);
-    derp_client_send(a, b_pub, reinterpret_cast<const std::uint8_t*>(x.data()), x.size());
-    derp_client_send(b, a_pub, reinterpret_cast<const std::uint8_t*>(y.data()), y.size());
+    derp_uv_client_send(a, b_pub, reinterpret_cast<const std::uint8_t*>(x.data()), x.size());
+    derp_uv_client_send(b, a_pub, reinterpret_cast<const std::uint8_t*>(y.data()), y.size());
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     drain(a, &sa);
     drain(b, &sb);
@@ -116,7 +116,7 @@ TEST_CASE("derp_client direct: PATH_CHANGED through the event queue, packets car
   CHECK(sb.packets.front().second == DERP_PATH_DERP);
 
   const std::string last = "last";
-  REQUIRE(derp_client_send(a, b_pub, reinterpret_cast<const std::uint8_t*>(last.data()), last.size()) == DERP_OK);
+  REQUIRE(derp_uv_client_send(a, b_pub, reinterpret_cast<const std::uint8_t*>(last.data()), last.size()) == DERP_OK);
   for (int i = 0; i < 100 && (sb.packets.empty() || sb.packets.back().first != "last"); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     drain(b, &sb);
@@ -125,12 +125,12 @@ TEST_CASE("derp_client direct: PATH_CHANGED through the event queue, packets car
   CHECK(sb.packets.back().second == DERP_PATH_DIRECT);
   CHECK(std::string(derp_client_event_name(DERP_CLIENT_EVENT_PATH_CHANGED)) == "PATH_CHANGED");
 
-  CHECK(derp_client_stop(a) == DERP_OK);
-  CHECK(derp_client_stop(b) == DERP_OK);
-  CHECK(derp_client_stop(plain) == DERP_OK);
-  derp_client_free(a);
-  derp_client_free(b);
-  derp_client_free(plain);
+  CHECK(derp_uv_client_stop(a) == DERP_OK);
+  CHECK(derp_uv_client_stop(b) == DERP_OK);
+  CHECK(derp_uv_client_stop(plain) == DERP_OK);
+  derp_uv_client_free(a);
+  derp_uv_client_free(b);
+  derp_uv_client_free(plain);
   CHECK(derp_uv_server_stop(server) == DERP_OK);
   derp_uv_server_free(server);
 }

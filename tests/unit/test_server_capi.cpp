@@ -146,7 +146,7 @@ void drain_ready(derp_server* server, std::uint64_t now) {
       CHECK(c == nullptr);
       return;
     }
-    auto* client = static_cast<Client*>(derp_server_conn_get_user_data(c));
+    auto* client = static_cast<Client*>(derp_server_conn_user_data(c));
     REQUIRE(client != nullptr);
     REQUIRE(client->conn == c);
     client->flush(now);
@@ -365,7 +365,7 @@ TEST_CASE("server C API: NULLs and bad arguments are refused, never a crash", "[
   CHECK(derp_server_conn_remote(nullptr, &remote) == DERP_ERR_INVALID_ARGUMENT);
   CHECK(derp_server_conn_client_key(nullptr, key) == DERP_ERR_INVALID_ARGUMENT);
   CHECK(derp_server_conn_set_user_data(nullptr, &remote) == DERP_ERR_INVALID_ARGUMENT);
-  CHECK(derp_server_conn_get_user_data(nullptr) == nullptr);
+  CHECK(derp_server_conn_user_data(nullptr) == nullptr);
   CHECK(derp_server_conn_remove(nullptr, kStart) == DERP_ERR_INVALID_ARGUMENT);
   CHECK(derp_server_next_ready(nullptr, &conn) == DERP_ERR_INVALID_ARGUMENT);
   CHECK(derp_server_next_ready(server, nullptr) == DERP_ERR_INVALID_ARGUMENT);

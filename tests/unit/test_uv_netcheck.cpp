@@ -307,8 +307,8 @@ TEST_CASE("uv netcheck: a host name that does not resolve is skipped, and the ru
   CHECK_FALSE(r.report->udp);
 }
 
-TEST_CASE("netcheck C API: derp_netcheck_run against a STUN server on loopback", "[netcheck][uv][capi]") {
-  // The server runs on its own loop and thread; derp_netcheck_run blocks on this one.
+TEST_CASE("netcheck C API: derp_uv_netcheck_run against a STUN server on loopback", "[netcheck][uv][capi]") {
+  // The server runs on its own loop and thread; derp_uv_netcheck_run blocks on this one.
   uv_loop_t server_loop;
   REQUIRE(uv_loop_init(&server_loop) == 0);
   StunServer server;
@@ -330,9 +330,9 @@ TEST_CASE("netcheck C API: derp_netcheck_run against a STUN server on loopback",
   CHECK(opts.timeout_ms == 3000);
   CHECK(opts.tries == 3);
   opts.timeout_ms = 2000;
-  derp_netcheck_report report;
+  derp_netcheck_report_t report;
   REQUIRE(derp_netcheck_report_init(&report, sizeof report) == DERP_OK);
-  const int rc = derp_netcheck_run(json.data(), json.size(), &opts, &report);
+  const int rc = derp_uv_netcheck_run(json.data(), json.size(), &opts, &report);
 
   uv_async_send(&stop);
   thread.join();
@@ -354,36 +354,36 @@ TEST_CASE("netcheck C API: derp_netcheck_run against a STUN server on loopback",
 }
 
 TEST_CASE("netcheck C API: argument checks", "[netcheck][capi]") {
-  derp_netcheck_report report;
+  derp_netcheck_report_t report;
   REQUIRE(derp_netcheck_report_init(&report, sizeof report) == DERP_OK);
   CHECK(report.mapping_varies_by_dest_ip == -1);
   const std::string bad = "{\"Regions\": 5}";
-  CHECK(derp_netcheck_run(bad.data(), bad.size(), nullptr, &report) == DERP_ERR_BAD_JSON);
-  CHECK(derp_netcheck_run(nullptr, 0, nullptr, &report) == DERP_ERR_INVALID_ARGUMENT);
-  CHECK(derp_netcheck_run("{}", 2, nullptr, nullptr) == DERP_ERR_INVALID_ARGUMENT);
+  CHECK(derp_uv_netcheck_run(bad.data(), bad.size(), nullptr, &report) == DERP_ERR_BAD_JSON);
+  CHECK(derp_uv_netcheck_run(nullptr, 0, nullptr, &report) == DERP_ERR_INVALID_ARGUMENT);
+  CHECK(derp_uv_netcheck_run("{}", 2, nullptr, nullptr) == DERP_ERR_INVALID_ARGUMENT);
   derp_netcheck_options opts;
   derp_netcheck_options_init(&opts, sizeof opts);
   opts.tries = 0;
-  CHECK(derp_netcheck_run("{}", 2, &opts, &report) == DERP_ERR_INVALID_ARGUMENT);
+  CHECK(derp_uv_netcheck_run("{}", 2, &opts, &report) == DERP_ERR_INVALID_ARGUMENT);
   derp_netcheck_options_init(&opts, sizeof opts);
   opts.timeout_ms = 0;
-  CHECK(derp_netcheck_run("{}", 2, &opts, &report) == DERP_ERR_INVALID_ARGUMENT);
+  CHECK(derp_uv_netcheck_run("{}", 2, &opts, &report) == DERP_ERR_INVALID_ARGUMENT);
   // An empty map: nothing to probe, done at once.
   derp_netcheck_options_init(&opts, sizeof opts);
-  CHECK(derp_netcheck_run("{}", 2, &opts, &report) == DERP_OK);
-  CHECK(derp_netcheck_run("{}", 0, &opts, &report) == DERP_OK);  // len 0: NUL-terminated
-  CHECK(derp_netcheck_run("{\"Regions\": 5}", 0, &opts, &report) == DERP_ERR_BAD_JSON);
+  CHECK(derp_uv_netcheck_run("{}", 2, &opts, &report) == DERP_OK);
+  CHECK(derp_uv_netcheck_run("{}", 0, &opts, &report) == DERP_OK);  // len 0: NUL-terminated
+  CHECK(derp_uv_netcheck_run("{\"Regions\": 5}", 0, &opts, &report) == DERP_ERR_BAD_JSON);
   CHECK(report.udp == 0);
   CHECK(report.region_count == 0);
   CHECK(report.timed_out == 0);
   // An older, shorter report struct: only its prefix is written.
   struct {
-    derp_netcheck_report r;
+    derp_netcheck_report_t r;
     unsigned char guard[8];
   } small{};
   std::memset(&small, 0xAB, sizeof small);
-  small.r.struct_size = offsetof(derp_netcheck_report, ipv4);
-  CHECK(derp_netcheck_run("{}", 2, nullptr, &small.r) == DERP_OK);
+  small.r.struct_size = offsetof(derp_netcheck_report_t, ipv4);
+  CHECK(derp_uv_netcheck_run("{}", 2, nullptr, &small.r) == DERP_OK);
   CHECK(small.r.udp == 0);
   CHECK(small.r.ipv4 == static_cast<int>(0xABABABAB));
 }

@@ -6,12 +6,12 @@
         async for event in client.events(): ...
 
 How it waits. The client runs on libuv's thread inside libderp, as derp.Client does, and queues its events in the
-library (bounded: max_queued_events, older packets dropped and counted). derp_client_event_fd gives a descriptor
+library (bounded: max_queued_events, older packets dropped and counted). derp_uv_client_event_fd gives a descriptor
 that is readable exactly while an event is queued; a coroutine that finds the queue empty registers it with
 loop.add_reader and awaits a future the reader callback completes, then takes the events with a zero-timeout
-derp_client_next_event. The reader is registered only while some coroutine waits, so an unread queue never
+derp_uv_client_next_event. The reader is registered only while some coroutine waits, so an unread queue never
 spins the loop and no Python-side buffer grows: backpressure stays the library's. send() never blocks: from a
-thread other than the library's, derp_client_send only puts the packet on the client's bounded cross-thread
+thread other than the library's, derp_uv_client_send only puts the packet on the client's bounded cross-thread
 queue (QueueFull when that is full).
 
 Everything is for the event loop's thread (like every asyncio object). Several coroutines may wait at once (say,
@@ -38,12 +38,12 @@ class AsyncClient:
 
     def __init__(self, url: str, key: Key, *, wait_connected: Optional[float] = 10.0, **options):
         if not _HAVE_EVENT_FD:
-            raise Unsupported("this libderp has no derp_client_event_fd (built before the asyncio wake-up)")
+            raise Unsupported("this libderp has no derp_uv_client_event_fd (built before the asyncio wake-up)")
         self._client = Client(url, key, wait_connected=None, **options)
         self._wait_connected = wait_connected
         fd = ctypes.c_int(-1)
         try:
-            check(lib.derp_client_event_fd(self._client._live(), ctypes.byref(fd)), "client event fd")
+            check(lib.derp_uv_client_event_fd(self._client._live(), ctypes.byref(fd)), "client event fd")
         except BaseException:
             self._client.close()
             raise

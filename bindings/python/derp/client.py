@@ -1,5 +1,5 @@
-"""derp.Client: a reconnecting DERP client run by libderp on its own thread (derp_client_start_thread), with its
-events queued in the library and taken here (derp_client_next_event), so no callback ever enters Python from the
+"""derp.Client: a reconnecting DERP client run by libderp on its own thread (derp_uv_client_start_thread), with its
+events queued in the library and taken here (derp_uv_client_next_event), so no callback ever enters Python from the
 library's thread."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .stun import addr_to_tuple
 
 c_int, c_size_t, c_uint32, c_uint64, c_int64 = ctypes.c_int, ctypes.c_size_t, ctypes.c_uint32, ctypes.c_uint64, \
     ctypes.c_int64
-EVENT_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+EVENT_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)  # (event, user_data); never set here
 
 
 class _Options(ctypes.Structure):
@@ -62,22 +62,22 @@ class _Stats(ctypes.Structure):
 
 _HAVE_CLIENT = all([
     declare_optional("derp_client_options_init", c_int, ctypes.POINTER(_Options), c_size_t),
-    declare_optional("derp_client_dial_options_init", c_int, ctypes.POINTER(_DialOptions), c_size_t),
-    declare_optional("derp_client_new", c_int, ctypes.c_void_p, ctypes.POINTER(_Options),
+    declare_optional("derp_uv_client_options_init", c_int, ctypes.POINTER(_DialOptions), c_size_t),
+    declare_optional("derp_uv_client_new", c_int, ctypes.c_void_p, ctypes.POINTER(_Options),
                      ctypes.POINTER(_DialOptions), ctypes.POINTER(ctypes.c_void_p)),
-    declare_optional("derp_client_start_thread", c_int, ctypes.c_void_p),
-    declare_optional("derp_client_send", c_int, ctypes.c_void_p, KeyBytes, u8p, c_size_t),
-    declare_optional("derp_client_note_preferred", c_int, ctypes.c_void_p, c_int),
-    declare_optional("derp_client_ping", c_int, ctypes.c_void_p, ctypes.POINTER(c_uint64)),
-    declare_optional("derp_client_next_event", c_int, ctypes.c_void_p, c_int, ctypes.POINTER(_Event), u8p,
+    declare_optional("derp_uv_client_start_thread", c_int, ctypes.c_void_p),
+    declare_optional("derp_uv_client_send", c_int, ctypes.c_void_p, KeyBytes, u8p, c_size_t),
+    declare_optional("derp_uv_client_note_preferred", c_int, ctypes.c_void_p, c_int),
+    declare_optional("derp_uv_client_ping", c_int, ctypes.c_void_p, ctypes.POINTER(c_uint64)),
+    declare_optional("derp_uv_client_next_event", c_int, ctypes.c_void_p, c_int, ctypes.POINTER(_Event), u8p,
                      c_size_t),
     declare_optional("derp_client_stats_init", c_int, ctypes.POINTER(_Stats), c_size_t),
-    declare_optional("derp_client_stats_get", c_int, ctypes.c_void_p, ctypes.POINTER(_Stats)),
-    declare_optional("derp_client_stop", c_int, ctypes.c_void_p),
-    declare_optional("derp_client_free", None, ctypes.c_void_p),
+    declare_optional("derp_uv_client_stats", c_int, ctypes.c_void_p, ctypes.POINTER(_Stats)),
+    declare_optional("derp_uv_client_stop", c_int, ctypes.c_void_p),
+    declare_optional("derp_uv_client_free", None, ctypes.c_void_p),
 ])
 # The wake-up descriptor derp.AsyncClient waits on (added after the first ABI baseline; absent from older builds).
-_HAVE_EVENT_FD = declare_optional("derp_client_event_fd", c_int, ctypes.c_void_p, ctypes.POINTER(c_int))
+_HAVE_EVENT_FD = declare_optional("derp_uv_client_event_fd", c_int, ctypes.c_void_p, ctypes.POINTER(c_int))
 
 
 class EventType(enum.IntEnum):
@@ -183,7 +183,7 @@ class Client(Closable):
         ctypes.memmove(opts.private_key, key.raw, 32)
         opts.fast_start, opts.websocket = int(fast_start), int(websocket)
         dial = _DialOptions()
-        check(lib.derp_client_dial_options_init(ctypes.byref(dial), ctypes.sizeof(dial)), "dial options")
+        check(lib.derp_uv_client_options_init(ctypes.byref(dial), ctypes.sizeof(dial)), "dial options")
         self._url_bytes = url.encode()
         self._ca_bytes = ca_file.encode() if ca_file else None
         dial.url = self._url_bytes
@@ -197,11 +197,11 @@ class Client(Closable):
             self._stun_bytes = stun.encode() if stun else None
             dial.direct, dial.udp_bind, dial.stun_server = 1, self._udp_bytes, self._stun_bytes
             dial.seal_direct = int(sealed)
-        check(lib.derp_client_new(None, ctypes.byref(opts), ctypes.byref(dial), ctypes.byref(self._handle)),
+        check(lib.derp_uv_client_new(None, ctypes.byref(opts), ctypes.byref(dial), ctypes.byref(self._handle)),
               f"creating client for {url}")
-        rc = lib.derp_client_start_thread(self._handle)
+        rc = lib.derp_uv_client_start_thread(self._handle)
         if rc < 0:
-            lib.derp_client_free(self._handle)
+            lib.derp_uv_client_free(self._handle)
             self._handle = ctypes.c_void_p()
             check(rc, "starting the client thread")
         if wait_connected:
@@ -223,8 +223,8 @@ class Client(Closable):
             self._pending.clear()
             handle, self._handle = self._handle, ctypes.c_void_p()
         if handle:
-            lib.derp_client_stop(handle)
-            lib.derp_client_free(handle)
+            lib.derp_uv_client_stop(handle)
+            lib.derp_uv_client_free(handle)
 
 
     def _live(self) -> ctypes.c_void_p:
@@ -243,11 +243,11 @@ class Client(Closable):
         if not isinstance(dst, PublicKey):
             raise TypeError("dst must be a derp.PublicKey")
         data = bytes(data)
-        check(lib.derp_client_send(self._live(), KeyBytes.from_buffer_copy(dst.raw), buffer_of(data), len(data)),
+        check(lib.derp_uv_client_send(self._live(), KeyBytes.from_buffer_copy(dst.raw), buffer_of(data), len(data)),
               "send")
 
     def note_preferred(self, preferred: bool = True) -> None:
-        check(lib.derp_client_note_preferred(self._live(), int(preferred)), "note_preferred")
+        check(lib.derp_uv_client_note_preferred(self._live(), int(preferred)), "note_preferred")
 
     def ping(self, timeout: float = 10.0) -> float:
         """Pings the server and returns the round trip in seconds. Other events that arrive meanwhile stay queued
@@ -259,7 +259,7 @@ class Client(Closable):
 
     def _start_ping(self) -> int:
         pid = c_uint64()
-        check(lib.derp_client_ping(self._live(), ctypes.byref(pid)), "ping")
+        check(lib.derp_uv_client_ping(self._live(), ctypes.byref(pid)), "ping")
         return pid.value
 
     # ---- events ----
@@ -275,7 +275,7 @@ class Client(Closable):
         ev = _Event()
         ev.struct_size = ctypes.sizeof(ev)
         while True:
-            rc = lib.derp_client_next_event(self._live(), ms, ctypes.byref(ev), self._buf, self._buf_cap)
+            rc = lib.derp_uv_client_next_event(self._live(), ms, ctypes.byref(ev), self._buf, self._buf_cap)
             if rc == CODES["BUFFER_TOO_SMALL"]:  # grow and take it again
                 self._buf_cap = max(ev.len, self._buf_cap * 2)
                 self._buf = (ctypes.c_uint8 * self._buf_cap)()
@@ -371,7 +371,7 @@ class Client(Closable):
     def stats(self) -> dict:
         st = _Stats()
         check(lib.derp_client_stats_init(ctypes.byref(st), ctypes.sizeof(st)), "stats")
-        check(lib.derp_client_stats_get(self._live(), ctypes.byref(st)), "stats")
+        check(lib.derp_uv_client_stats(self._live(), ctypes.byref(st)), "stats")
         stats = {name: getattr(st, name) for name, _ in _Stats._fields_[1:]}
         stats["events_dropped"] += self._pending_dropped  # the library's queue, and what recv() set aside
         return stats

@@ -1,5 +1,5 @@
 """derp.netcheck(): probe a DERPMap's STUN servers and report public addresses, hard NAT, latency per region and
-the preferred (home) region (derp_netcheck_run, which runs its own private loop and blocks the calling thread)."""
+the preferred (home) region (derp_uv_netcheck_run, which runs its own private loop and blocks the calling thread)."""
 from __future__ import annotations
 
 import ctypes
@@ -36,7 +36,7 @@ class _Report(ctypes.Structure):
 _HAVE = all([
     declare_optional("derp_netcheck_options_init", c_int, ctypes.POINTER(_Options), c_size_t),
     declare_optional("derp_netcheck_report_init", c_int, ctypes.POINTER(_Report), c_size_t),
-    declare_optional("derp_netcheck_run", c_int, ctypes.c_char_p, c_size_t, ctypes.POINTER(_Options),
+    declare_optional("derp_uv_netcheck_run", c_int, ctypes.c_char_p, c_size_t, ctypes.POINTER(_Options),
                      ctypes.POINTER(_Report)),
 ])
 
@@ -90,7 +90,7 @@ def netcheck(derpmap: Union[str, bytes, dict], *, timeout: float = 3.0, ipv4: bo
     opts.ipv4, opts.ipv6, opts.tries, opts.previous_home = int(ipv4), int(ipv6), tries, previous_home
     report = _Report()
     check(lib.derp_netcheck_report_init(ctypes.byref(report), ctypes.sizeof(report)), "netcheck report")
-    check(lib.derp_netcheck_run(data, len(data), ctypes.byref(opts), ctypes.byref(report)), "netcheck")
+    check(lib.derp_uv_netcheck_run(data, len(data), ctypes.byref(opts), ctypes.byref(report)), "netcheck")
     regions = {}
     for r in report.regions[: report.region_count]:
         regions[r.region_id] = RegionLatency(r.region_id, r.region_code.decode(errors="replace"),
