@@ -320,7 +320,7 @@ TEST_CASE("admission: an unreachable URL admits with fail-open and refuses witho
   }
 }
 
-TEST_CASE("admission: a slow answer holds only its own client; what it sent early arrives once admitted",
+TEST_CASE("admission: a slow answer holds only its own client, what it sent early arrives once admitted",
           "[uv][admission]") {
   Admitted t;
   std::string slow_key;
