@@ -14,7 +14,7 @@ struct WriteReq {
 };
 }  // namespace
 
-UvHttpPost::UvHttpPost(uv_loop_t* loop) : loop_(loop), dialer_(loop), buffer_(4096) { (void)timer_.init(loop); }
+UvHttpPost::UvHttpPost(uv_loop_t* loop) : dialer_(loop), buffer_(4096) { (void)timer_.init(loop); }
 
 UvHttpPost::~UvHttpPost() {
   done_ = nullptr;

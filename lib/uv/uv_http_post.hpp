@@ -48,7 +48,6 @@ class UvHttpPost {
   void on_dialed(DialResult result);
   void finish(std::string error);
 
-  uv_loop_t* loop_;
   UvDialer dialer_;
   TimerHandle timer_;
   uv_tcp_t* tcp_ = nullptr;
