@@ -25,7 +25,7 @@
 #include <uv.h>
 
 #include "capi/guard.hpp"
-#include "capi/wake_fd.hpp"
+#include "uv/wake_fd.hpp"
 #include "client/connection.hpp"
 #include "client/derpmap.hpp"
 #include "crypto/node_key.hpp"
@@ -124,7 +124,7 @@ struct derp_uv_client {
   std::deque<QueuedEvent> queue;     // under queue_mutex
   bool closed_taken = false;         // under queue_mutex
   std::uint64_t events_dropped = 0;  // under queue_mutex
-  derp::capi::WakeFd wake;           // under queue_mutex: derp_uv_client_event_fd, set while next_event would return
+  derp::uv::WakeFd wake;           // under queue_mutex: derp_uv_client_event_fd, set while next_event would return
 
   bool host_mode() const { return own_loop == nullptr; }
 
