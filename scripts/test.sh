@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Quick start, command 2: install what is missing, build, run every test.
 #   1. gcc, warnings as errors: unit, vector and integration tests, fuzz seeds replayed.
-#   2. clang-14 with ASan+UBSan and libFuzzer: the same tests under the sanitizers, then each fuzz target for
-#      DERP_FUZZ_SECONDS seconds (default 15).
+#   2. clang-14 with ASan+UBSan and libFuzzer: the same tests under the sanitizers (except the ~80 s NAT lab, which
+#      stage 1 runs), then each fuzz target for DERP_FUZZ_SECONDS seconds (default 5: a smoke run that keeps the
+#      targets building and starting; long fuzzing is done outside CI, see docs/fuzzing in the README).
 #   3. clang-14 with ThreadSanitizer: only the tests that run a library thread (the client in thread mode, the uv
 #      server on its own thread, the direct path in thread mode, cross-thread sends), matched by name below.
 #   4. Python tests (bindings/python/tests) with pytest, when there are any.
@@ -11,7 +12,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=$(nproc)
-fuzz_seconds=${DERP_FUZZ_SECONDS:-15}
+fuzz_seconds=${DERP_FUZZ_SECONDS:-5}
 
 "$root/scripts/install-deps.sh" test
 
@@ -23,7 +24,7 @@ ctest --test-dir "$root/build/test-gcc" --output-on-failure -j"$jobs" | tee "$ro
 echo "== 2/4 clang-14 build with ASan+UBSan and libFuzzer (${fuzz_seconds}s per fuzz target)"
 cmake -S "$root" -B "$root/build/test-sanitize" -DCMAKE_BUILD_TYPE=Debug -DDERP_WERROR=ON \
   -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DDERP_FUZZ=ON -DDERP_BUILD_BENCH=OFF \
-  -DDERP_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
+  -DDERP_NAT_LAB=OFF -DDERP_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
 cmake --build "$root/build/test-sanitize" -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$root/build/test-sanitize" --output-on-failure -j"$jobs" | tee "$root/build/test-sanitize/ctest.out"
