@@ -414,6 +414,8 @@ int derp_uv_client_new(struct uv_loop_s* loop, const derp_client_options* opts, 
       uo.direct.enabled = true;
       if (d.udp_bind != nullptr) uo.direct.udp_bind = d.udp_bind;
       if (d.stun_server != nullptr) uo.direct.stun_server = d.stun_server;
+      if (d.udp_bind6 != nullptr) uo.direct.udp_bind6 = d.udp_bind6;
+      if (d.stun_server6 != nullptr) uo.direct.stun_server6 = d.stun_server6;
       uo.direct.path.seal_data = d.seal_direct != 0;
       // Made here, not in the driver, so derp_uv_client_disco_public_key can answer from any thread at once.
       if (const int rc = derp::crypto::generate_private(&uo.direct.disco_private); rc != DERP_OK) return fail(rc);

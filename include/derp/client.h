@@ -247,6 +247,12 @@ typedef struct derp_uv_client_options {
                                 a spoofed or altered UDP packet is dropped; 0: the bytes go on the wire unchanged
                                 (as Tailscale sends WireGuard), for payloads that authenticate themselves. Both
                                 peers must agree. Data over DERP is never altered. */
+  /* Since 0.1 (added after the fields above; older callers' struct_size leaves them NULL): the IPv6 socket. */
+  const char *udp_bind6;     /* the IPv6 socket's "[ip]:port"; NULL = "[::]:0" when udp_bind is the IPv4 wildcard
+                                (a host without IPv6 then runs IPv4-only), none when udp_bind names an IPv4
+                                address; "off" = no IPv6 socket */
+  const char *stun_server6;  /* the IPv6 socket's STUN server, in place of stun_server's for that socket: an IPv6
+                                literal "[ip]:port" or a DNS name; NULL = stun_server's rule */
 } derp_uv_client_options;
 
 /* Fills defaults (reconnect 1, connect_timeout_ms 10000, queue_events 0, max_queued_events 1024, the rest 0/NULL)

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <thread>
 #include <cstring>
 #include <string>
@@ -13,6 +14,7 @@
 #include "derp/common.h"
 #include "derp/key.h"
 #include "derp/uv.h"
+#include "test_uv_support.hpp"
 
 namespace {
 
@@ -133,4 +135,56 @@ TEST_CASE("derp_uv_client direct: PATH_CHANGED through the event queue, packets 
   derp_uv_client_free(plain);
   CHECK(derp_uv_server_stop(server) == DERP_OK);
   derp_uv_server_free(server);
+}
+
+TEST_CASE("derp_uv_client direct: udp_bind6 and stun_server6 reach the IPv6 socket, bad ones are refused",
+          "[capi-direct]") {
+  derp_client_options o;
+  REQUIRE(derp_client_options_init(&o, sizeof o) == DERP_OK);
+  REQUIRE(derp_key_generate(o.private_key) == DERP_OK);
+  derp_uv_client_options d;
+  REQUIRE(derp_uv_client_options_init(&d, sizeof d) == DERP_OK);
+  CHECK(d.udp_bind6 == nullptr);
+  CHECK(d.stun_server6 == nullptr);
+  d.url = "http://127.0.0.1:9/derp";
+  d.direct = 1;
+  d.udp_bind = "127.0.0.1:0";
+
+  struct Case {
+    const char* udp_bind6;
+    const char* stun_server6;
+    int want;
+  };
+  // An IPv4 literal cannot serve the IPv6 socket; "[::1" is not an address; a name or an IPv6 literal is taken.
+  for (const Case& c : {Case{nullptr, "192.0.2.1:3478", DERP_ERR_ADDRESS}, Case{nullptr, "[::1", DERP_ERR_ADDRESS},
+                        Case{"[::1", nullptr, DERP_ERR_ADDRESS}, Case{"[::1]:0", "[::1]:9", DERP_OK},
+                        Case{"off", nullptr, DERP_OK}}) {
+    CAPTURE(c.udp_bind6 ? c.udp_bind6 : "NULL", c.stun_server6 ? c.stun_server6 : "NULL");
+    if (c.want == DERP_OK && c.udp_bind6 != nullptr && std::strcmp(c.udp_bind6, "[::1]:0") == 0 &&
+        !derp::uvtest::ipv6_loopback_available()) {
+      WARN("no IPv6 loopback (::1) here: the udp_bind6 [::1]:0 case was skipped");
+      continue;
+    }
+    d.udp_bind6 = c.udp_bind6;
+    d.stun_server6 = c.stun_server6;
+    derp_uv_client* client = nullptr;
+    int rc = derp_uv_client_new(nullptr, &o, &d, &client);
+    if (rc == DERP_OK) rc = derp_uv_client_start_thread(client);
+    CHECK(rc == c.want);
+    if (client != nullptr) derp_uv_client_free(client);
+  }
+
+  // A caller built against the header before these two fields passes a shorter struct_size: it still works, and
+  // the fields it does not know keep their defaults (whatever lies past its struct is never read).
+  derp_uv_client_options old;
+  std::memset(&old, 0xAB, sizeof old);  // garbage where the new fields would be
+  REQUIRE(derp_uv_client_options_init(&old, offsetof(derp_uv_client_options, udp_bind6)) == DERP_OK);
+  old.url = "http://127.0.0.1:9/derp";
+  old.direct = 1;
+  old.udp_bind = "127.0.0.1:0";
+  old.stun_server = "127.0.0.1:9";
+  derp_uv_client* client = nullptr;
+  REQUIRE(derp_uv_client_new(nullptr, &o, &old, &client) == DERP_OK);
+  CHECK(derp_uv_client_start_thread(client) == DERP_OK);
+  derp_uv_client_free(client);
 }

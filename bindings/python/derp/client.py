@@ -39,6 +39,7 @@ class _DialOptions(ctypes.Structure):
         ("queue_events", c_int), ("max_queued_events", c_size_t),
         # since 0.1: the direct path
         ("direct", c_int), ("udp_bind", ctypes.c_char_p), ("stun_server", ctypes.c_char_p), ("seal_direct", c_int),
+        ("udp_bind6", ctypes.c_char_p), ("stun_server6", ctypes.c_char_p),
     ]
 
 
@@ -159,7 +160,8 @@ class Client(Closable):
     def __init__(self, url: str, key: Key, *, ca_file: Optional[str] = None, insecure: bool = False,
                  fast_start: bool = False, websocket: bool = False, reconnect: bool = True,
                  connect_timeout: float = 10.0, wait_connected: Optional[float] = 10.0, direct: bool = False,
-                 udp_bind: Optional[str] = None, stun: Optional[str] = None, sealed: bool = True):
+                 udp_bind: Optional[str] = None, stun: Optional[str] = None, sealed: bool = True,
+                 udp_bind6: Optional[str] = None, stun6: Optional[str] = None):
         if not _HAVE_CLIENT:
             raise Unsupported("this libderp has no client API (derp_client_*)")
         if not isinstance(key, Key):
@@ -197,6 +199,9 @@ class Client(Closable):
             self._stun_bytes = stun.encode() if stun else None
             dial.direct, dial.udp_bind, dial.stun_server = 1, self._udp_bytes, self._stun_bytes
             dial.seal_direct = int(sealed)
+            self._udp6_bytes = udp_bind6.encode() if udp_bind6 else None
+            self._stun6_bytes = stun6.encode() if stun6 else None
+            dial.udp_bind6, dial.stun_server6 = self._udp6_bytes, self._stun6_bytes
         check(lib.derp_uv_client_new(None, ctypes.byref(opts), ctypes.byref(dial), ctypes.byref(self._handle)),
               f"creating client for {url}")
         rc = lib.derp_uv_client_start_thread(self._handle)

@@ -44,3 +44,20 @@ def test_direct_upgrade_on_loopback():
                 _drain(cb, got_b)
             assert got_b[-1] == (b"last", "direct")
 
+
+
+def test_ipv6_socket_options_reach_the_library():
+    """udp_bind6 and stun6 are handed to derp_uv_client_options (udp_bind6, stun_server6): a value the IPv6 socket
+    cannot use is refused by the library with ADDRESS; "off" (no IPv6 socket) is taken."""
+    key = derp.Key.generate()
+    with derp.Server(address="127.0.0.1:0") as srv:
+        opts = dict(direct=True, udp_bind="127.0.0.1:0", stun="127.0.0.1:9", wait_connected=None)
+        for bad in (dict(stun6="192.0.2.1:3478"), dict(udp_bind6="[::1")):
+            try:
+                derp.Client(srv.url, key, **opts, **bad).close()
+            except derp.DerpError as e:
+                assert e.name == "ADDRESS", (bad, e)
+            else:
+                raise AssertionError(f"{bad} was accepted")
+        with derp.Client(srv.url, key, **opts, udp_bind6="off") as c:
+            assert c.url == srv.url
